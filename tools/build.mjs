@@ -1,0 +1,90 @@
+#!/usr/bin/env node
+// Builds the device bundles: TypeScript (ES5, strict) -> rollup -> terser (ecma 5).
+//   build/tinymqtt.js  Storage module "tinymqtt"
+//   build/defender.js  Storage module "defender"
+//   build/firmware.js  the ESP32 application, with espruino.config.json baked in
+// Each bundle must pass the Espruino compat gate; the build fails otherwise.
+import { rollup } from 'rollup';
+import typescript from '@rollup/plugin-typescript';
+import terser from '@rollup/plugin-terser';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { checkEspruinoCompat } from './gate.mjs';
+import { loadConfig, firmwareSettings } from './config.mjs';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const out = join(root, 'build');
+
+/** The bundles, in the order the board needs them. */
+export const bundles = [
+  { name: 'tinymqtt', input: 'src/tinymqtt/index.ts', format: 'cjs' },
+  { name: 'defender', input: 'src/defender/index.ts', format: 'cjs' },
+  { name: 'firmware', input: 'firmware/main.ts', format: 'iife' },
+];
+
+/** Terser settings shared by every bundle. Internal properties start with `_` and are
+ * mangled to one or two letters: on Espruino each property name costs a variable. */
+export const terserOptions = {
+  ecma: 5,
+  compress: { passes: 2, unsafe: false },
+  mangle: { properties: { regex: /^_/ } },
+  format: { ascii_only: true, comments: false },
+};
+
+/** Serves the validated settings to firmware/main.ts as `import settings from "firmware-settings"`. */
+function settingsPlugin(settings) {
+  const id = 'firmware-settings';
+  return {
+    name: 'firmware-settings',
+    resolveId: (source) => (source === id ? '\0' + id : null),
+    load: (resolved) => (resolved === '\0' + id ? 'export default ' + JSON.stringify(settings) + ';' : null),
+  };
+}
+
+export async function build({ configPath = join(root, 'espruino.config.json'), quiet = false } = {}) {
+  const config = loadConfig(configPath);
+  mkdirSync(out, { recursive: true });
+  const results = [];
+  for (const b of bundles) {
+    const bundle = await rollup({
+      input: join(root, b.input),
+      plugins: [
+        settingsPlugin(firmwareSettings(config)),
+        typescript({ tsconfig: join(root, 'tsconfig.json'), noEmit: false, noEmitOnError: true, outDir: undefined }),
+      ],
+      onwarn(warning) {
+        throw new Error(`${b.name}: ${warning.message}`);
+      },
+    });
+    const { output } = await bundle.generate({
+      format: b.format,
+      exports: 'named',
+      esModule: false,
+      strict: false,
+      freeze: false,
+      generatedCode: 'es5',
+      plugins: [terser(terserOptions)],
+    });
+    await bundle.close();
+    const code = output[0].code.trimEnd() + '\n';
+    const problems = checkEspruinoCompat(code);
+    if (problems.length) {
+      throw new Error(`${b.name}: fails the Espruino compat gate:\n  ` + problems.join('\n  '));
+    }
+    const file = join(out, b.name + '.js');
+    writeFileSync(file, code);
+    results.push({ name: b.name, file, bytes: Buffer.byteLength(code) });
+  }
+  if (!quiet) {
+    for (const r of results) console.log(`${String(r.bytes).padStart(7)} bytes  ${relative(root, r.file)}`);
+  }
+  return results;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  build().catch((err) => {
+    console.error(err.message || err);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,76 @@
+// The Espruino compat gate: a bundle must parse as ECMAScript 5 and must not use a construct
+// that ../shared/espruino.md lists as failing on Espruino.
+import { parse } from 'acorn';
+import { ancestor } from 'acorn-walk';
+
+/** Globals that Espruino does not have (`typeof X === "undefined"` there). */
+const ABSENT_GLOBALS = ['Map', 'Set', 'Symbol', 'WeakMap', 'WeakSet'];
+/** Static methods that Espruino does not have. */
+const ABSENT_MEMBERS = { Array: ['from'], Object: ['freeze'] };
+/** TypeScript downlevel helpers: emitted with noEmitHelpers, they would be undefined at run time. */
+const TS_HELPERS = /^__(extends|assign|rest|spreadArray|spread|awaiter|generator|values|read|makeTemplateObject|decorate|param|metadata|exportStar|importStar|importDefault|createBinding|classPrivateField\w*)$/;
+
+function where(code, node) {
+  let line = 1;
+  let col = 0;
+  for (let i = 0; i < node.start; i++) {
+    if (code.charCodeAt(i) === 10) {
+      line++;
+      col = 0;
+    } else col++;
+  }
+  return `${line}:${col + 1}`;
+}
+
+/** True when `node` (an Identifier) is used as a variable, not as a property name or key. */
+function isReference(node, ancestors) {
+  const parent = ancestors[ancestors.length - 2];
+  if (!parent) return true;
+  if (parent.type === 'MemberExpression' && parent.property === node && !parent.computed) return false;
+  if (parent.type === 'Property' && parent.key === node && !parent.computed) return false;
+  return true;
+}
+
+/** Returns a list of problems (empty when the code passes). */
+export function checkEspruinoCompat(code) {
+  let ast;
+  try {
+    ast = parse(code, { ecmaVersion: 5, sourceType: 'script', locations: false });
+  } catch (err) {
+    return [`not ECMAScript 5: ${err.message}`];
+  }
+  const problems = [];
+  const bindings = [];
+  const report = (node, text) => problems.push(`${where(code, node)} ${text}`);
+  ancestor(ast, {
+    LabeledStatement(node) {
+      report(node, `labelled statement "${node.label.name}:" (fails on Espruino)`);
+    },
+    VariableDeclarator(node) {
+      bindings.push(node.id);
+    },
+    Function(node) {
+      if (node.id) bindings.push(node.id);
+      for (const p of node.params) bindings.push(p);
+    },
+    CatchClause(node) {
+      if (node.param) bindings.push(node.param);
+    },
+    Identifier(node, _state, ancestors) {
+      if (!isReference(node, ancestors)) return;
+      if (ABSENT_GLOBALS.includes(node.name)) report(node, `${node.name} (absent on Espruino)`);
+      if (TS_HELPERS.test(node.name)) report(node, `TypeScript helper ${node.name} (not emitted; avoid the construct)`);
+    },
+    MemberExpression(node) {
+      const obj = node.object;
+      const prop = node.computed ? node.property.value : node.property.name;
+      if (obj.type === 'Identifier' && ABSENT_MEMBERS[obj.name] && ABSENT_MEMBERS[obj.name].includes(prop)) {
+        report(node, `${obj.name}.${prop} (absent on Espruino)`);
+      }
+    },
+  });
+  for (const id of bindings) {
+    if (id.name === 'undefined') report(id, '"undefined" as a binding name (fails to parse on Espruino)');
+  }
+  return problems;
+}
