@@ -197,7 +197,18 @@ function listenOn(o: any, tab: Uint16Array, port: any): void {
   if (port > 0 && !o._l) {
     o._l = port;
     portAdd(tab, port);
+  } else if (!(port > 0) && o.on) {
+    // Node's listen(0) / bind(0): the port is known once listening
+    o.on("listening", tab === M._tp ? onTcpListening : onUdpListening);
   }
+}
+
+function onTcpListening(this: any): void {
+  listenOn(this, M._tp, 0);
+}
+
+function onUdpListening(this: any): void {
+  listenOn(this, M._up, 0);
 }
 
 function listenOff(o: any, tab: Uint16Array): void {
