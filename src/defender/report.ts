@@ -127,7 +127,6 @@ function before(a: string, b: string): boolean {
 function nextName(prev: string | null): string | null {
   var best: string | null = null;
   for (var name in cm) {
-    if (!cm.hasOwnProperty(name)) continue;
     if ((prev === null || before(prev, name)) && (best === null || before(name, best))) best = name;
   }
   return best;
@@ -139,7 +138,6 @@ function checkCustom(): boolean {
   if (!cm) return true;
   if (typeof cm !== "object") return false;
   for (var name in cm) {
-    if (!cm.hasOwnProperty(name)) continue;
     if (name.length > 128 || name.indexOf("aws:") === 0) return false;
     var v = cm[name];
     var k = kind(v);
