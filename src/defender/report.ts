@@ -1,7 +1,8 @@
 // Report builder: the whole Device Defender metrics document from the state in ring.ts, through writer.ts,
-// into the caller's buffer. Size first: a measure pass (nothing written) gives the exact size; if the
-// document does not fit, every list is cut to its first K entries, K as large as fits (binary search over
-// measure passes); totals are never cut. Then one pass writes. Nothing is allocated per report.
+// into the caller's buffer. The size is known before the result is used: a write pass counts every byte
+// even past the end of the buffer (typed arrays drop such writes). If the document does not fit, every list
+// is cut to its first K entries, K as large as fits (binary search over measure passes, which write
+// nothing); totals are never cut; then one more write pass. Nothing is allocated per report.
 //
 // Internal API (the agent calls this; index.ts exports it as is):
 //   writeReport(buf, json, longTags, flags, reportId, custom, info) -> length >= 0, or an error < 0
@@ -278,8 +279,11 @@ export function writeReport(
     cm = null;
     return ERR_CUSTOM;
   }
-  var k = 50;
-  if (measure(json, k) > buf.length) {
+  // First try: write at once (typed arrays ignore writes past their end, and wo still counts every byte).
+  // Only a document that turns out too big costs measure passes, then a second write.
+  wBegin(buf, json);
+  build(50);
+  if (wo > buf.length) {
     if (measure(json, 0) > buf.length) {
       cm = null;
       return ERR_SPACE;
@@ -292,10 +296,9 @@ export function writeReport(
       if (measure(json, mid) <= buf.length) lo = mid;
       else hi = mid - 1;
     }
-    k = lo;
+    wBegin(buf, json);
+    build(lo);
   }
-  wBegin(buf, json);
-  build(k);
   var len = wo;
   wBegin(null, false);
   cm = null;
