@@ -27,7 +27,7 @@ var wb: Uint8Array | null = null,
 export var wo = 0;
 
 /** True where strings hold UTF-8 bytes (Espruino without Unicode): bytes >= 0x80 are copied as they are. */
-var byteStr = utf8Length("\u0100") < 2;
+var byteStr = utf8Length(String.fromCharCode(256)) < 2;
 /** Scratch for float encoding, created on first use: one 8-byte buffer seen as f32, f64 and bytes. */
 var f8: Uint8Array | null = null;
 var f32: Float32Array;
