@@ -76,6 +76,8 @@ export async function build({ configPath = join(root, 'espruino.config.json'), q
     writeFileSync(file, code);
     results.push({ name: b.name, file, bytes: Buffer.byteLength(code) });
   }
+  // The repo is "type": "module"; this makes require("./build/defender.js") load the bundles as CommonJS on Node.
+  writeFileSync(join(out, 'package.json'), JSON.stringify({ type: 'commonjs' }) + '\n');
   if (!quiet) {
     for (const r of results) console.log(`${String(r.bytes).padStart(7)} bytes  ${relative(root, r.file)}`);
   }
