@@ -27,7 +27,8 @@ export const bundles = [
  * mangled to one or two letters: on Espruino each property name costs a variable. */
 export const terserOptions = {
   ecma: 5,
-  compress: { passes: 2, unsafe: false },
+  // hoist_funs: Espruino does not hoist function declarations; a function used above its declaration fails.
+  compress: { passes: 2, unsafe: false, hoist_funs: true },
   mangle: { properties: { regex: /^_/ } },
   format: { ascii_only: true, comments: false },
 };

@@ -1,7 +1,7 @@
 // The Espruino compat gate: a bundle must parse as ECMAScript 5 and must not use a construct
 // that ../shared/espruino.md lists as failing on Espruino.
 import { parse } from 'acorn';
-import { ancestor } from 'acorn-walk';
+import { ancestor, recursive } from 'acorn-walk';
 
 /** Globals that Espruino does not have (`typeof X === "undefined"` there). */
 const ABSENT_GLOBALS = ['Map', 'Set', 'Symbol', 'WeakMap', 'WeakSet'];
@@ -31,6 +31,41 @@ function isReference(node, ancestors) {
   return true;
 }
 
+/** Names that `node` reads as variables at the time it runs: nested functions are skipped,
+ * since they run later. */
+function namesUsedNow(node) {
+  const names = [];
+  recursive(node, null, {
+    Function() {},
+    Identifier(id) {
+      names.push(id.name);
+    },
+    MemberExpression(m, st, c) {
+      c(m.object, st, 'Expression');
+      if (m.computed) c(m.property, st, 'Expression');
+    },
+    Property(p, st, c) {
+      if (p.computed) c(p.key, st, 'Expression');
+      c(p.value, st, 'Expression');
+    },
+  });
+  return names;
+}
+
+/** Espruino does not hoist function declarations: a function called, in the same scope, by a
+ * statement above its declaration is not defined yet. */
+function useBeforeDeclaration(body, report) {
+  body.forEach((stmt, i) => {
+    if (stmt.type !== 'FunctionDeclaration') return;
+    for (let j = 0; j < i; j++) {
+      if (body[j].type !== 'FunctionDeclaration' && namesUsedNow(body[j]).includes(stmt.id.name)) {
+        report(body[j], `function ${stmt.id.name} used above its declaration (Espruino does not hoist functions)`);
+        return;
+      }
+    }
+  });
+}
+
 /** Returns a list of problems (empty when the code passes). */
 export function checkEspruinoCompat(code) {
   let ast;
@@ -42,6 +77,7 @@ export function checkEspruinoCompat(code) {
   const problems = [];
   const bindings = [];
   const report = (node, text) => problems.push(`${where(code, node)} ${text}`);
+  useBeforeDeclaration(ast.body, report);
   ancestor(ast, {
     LabeledStatement(node) {
       report(node, `labelled statement "${node.label.name}:" (fails on Espruino)`);
@@ -50,6 +86,7 @@ export function checkEspruinoCompat(code) {
       bindings.push(node.id);
     },
     Function(node) {
+      if (node.body.type === 'BlockStatement') useBeforeDeclaration(node.body.body, report);
       if (node.id) bindings.push(node.id);
       for (const p of node.params) bindings.push(p);
     },
