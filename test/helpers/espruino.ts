@@ -37,7 +37,9 @@ export function runScript(dir: string, code: string, ms = 10000): Promise<Run> {
   const file = join(dir, 'script.js');
   writeFileSync(file, code);
   return new Promise((resolve) => {
-    const child = spawn(espruino, [file], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Standard input is an open, empty pipe: an unpatched Linux build reads garbage from a closed one.
+    // It still exits by itself once no timer or socket is left.
+    const child = spawn(espruino, [file], { cwd: dir, stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     let timedOut = false;
     child.stdout.on('data', (d) => (out += d));
@@ -61,7 +63,7 @@ export function stripBanner(out: string): string {
 
 /** Starts the interpreter with its telnet server (port 2323, fixed by Espruino) in `dir`. */
 export async function startTelnet(dir: string): Promise<{ child: ChildProcess; output: () => string; stop: () => Promise<void> }> {
-  // Standard input stays open: at end of file the interpreter exits when idle.
+  // Standard input stays open (see runScript).
   const child = spawn(espruino, ['--telnet'], { cwd: dir, stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
