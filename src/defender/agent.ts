@@ -1,0 +1,393 @@
+// The Device Defender agent: the seed (FreeRTOS) library's API over any client with tinymqtt's API.
+//
+//   start(info) -> error code    info: mqtt (client: publish(topic, msg, qos, cb(err)), subscribe(topic, qos,
+//                                cb(err)), unsubscribe(topic), on/removeListener of connected / disconnected /
+//                                message({topic, message})), thingName, callback(event), and optional format
+//                                ("cbor" | "json"), longTags, period (s), minPeriod (s, default 300; lower it only
+//                                for a local collector), slots (1..255), bufferSize (bytes, default 512), custom
+//                                (custom metrics object, or a function returning one, called per report)
+//   stop() setPeriod(s) getPeriod() setMetrics(group, flags) report() strerror(code)
+//
+// One setInterval drives the reports; a period change re-arms it at the next tick (the next iteration).
+// The report is written into one preallocated buffer and published (QoS 1) as a view of it; while that
+// publish is in flight (until its callback) no other report is written, so a resend never carries a
+// newer report. A tick while the client is down, or busy, is skipped: after a reconnect the next tick
+// reports, never a burst. Responses are matched by report id against the last few published ids.
+// Events reuse one object: read it inside the callback, do not keep it.
+// Report ids strictly increase: epoch milliseconds while the clock is set (after 2020), else one more than
+// the last; the highest id that may have been used is reserved ahead in Storage (1,000 ids, or a day of
+// milliseconds, per write), so ids keep increasing across reboots.
+import { setSlots } from "./ring";
+import { writeReport, ERR_SPACE, ERR_CUSTOM } from "./report";
+
+// Error codes: the FreeRTOS library's order first.
+export var SUCCESS = 0,
+  INVALID_INPUT = 1,
+  ALREADY_STARTED = 2,
+  PERIOD_TOO_SHORT = 3,
+  NO_MEMORY = 4,
+  INTERNAL_FAILURE = 5,
+  PERIOD_TOO_LONG = 6,
+  NOT_STARTED = 7,
+  MQTT_FAILURE = 8,
+  BUSY = 9;
+
+// Event types (event.type).
+export var METRICS_ACCEPTED = 1,
+  METRICS_REJECTED = 2,
+  PUBLISH_FAILED = 3,
+  SUBSCRIBE_FAILED = 4,
+  REPORT_FAILED = 5,
+  REPORT_TRUNCATED = 6,
+  SLOTS_OVERFLOWED = 7,
+  UNEXPECTED_RESPONSE = 8;
+
+// Metrics groups for setMetrics, and their flags. TCP connections as in FreeRTOS: established total 0x1,
+// remote address (the connections list) 0x4, plus local port 0x2. Port groups: total 0x1, ports list 0x2.
+// Network stats, custom metrics: 0x1. ALL_METRICS (0xffffffff) turns on every flag of a group.
+export var TCP_CONNECTIONS = 0,
+  LISTENING_TCP_PORTS = 1,
+  LISTENING_UDP_PORTS = 2,
+  NETWORK_STATS = 3,
+  CUSTOM_METRICS = 4,
+  ALL_METRICS = 0xffffffff;
+
+var NAMES =
+  "SUCCESS INVALID_INPUT ALREADY_STARTED PERIOD_TOO_SHORT NO_MEMORY INTERNAL_FAILURE PERIOD_TOO_LONG " +
+  "NOT_STARTED MQTT_FAILURE BUSY";
+/** Per group: bit position of its flags in report.ts's F_* flags, and how many flags (as a mask). */
+var SHIFT = [0, 4, 6, 8, 9],
+  WIDTH = [7, 3, 3, 1, 1];
+var MAX_PERIOD = 86400,
+  DEFAULT_MIN = 300,
+  CLOCK_SET = 1577836800000, // 2020-01-01 in ms: below it the clock is taken as not set
+  ID_FILE = "defender.rid";
+
+var _on = false,
+  _mq: any = null,
+  _cb: any = null,
+  _cm: any = null,
+  _tp = "", // report topic
+  _json = false,
+  _long = false,
+  _per = DEFAULT_MIN,
+  _min = DEFAULT_MIN,
+  _iv = 0, // period the interval runs at
+  _fl = 0x3ff, // report.ts F_* flags: everything
+  _t: any = null, // interval
+  _buf: Uint8Array | null = null,
+  _up = false, // client connected (as far as we know)
+  _sub = 0, // 0 not subscribed, 1 subscribing, 2 subscribed
+  _ok = 0, // subscriptions granted this round
+  _busy = false, // a publish is in flight
+  _due = false, // a report is wanted
+  _pid = 0, // id of the last report published
+  _last = 0, // last report id used
+  _res = -1, // highest id reserved in Storage (-1: not read yet)
+  _ids = new Float64Array(4), // ids awaiting a response
+  _ix = 0,
+  _info = [0, 0],
+  _ev = { type: 0, reportId: 0, code: 0 as any, message: "", count: 0 };
+
+function emit(type: number, id: number, code: any, message: any, count: number): void {
+  _ev.type = type;
+  _ev.reportId = id;
+  _ev.code = code;
+  _ev.message = message ? "" + (message.message || message) : "";
+  _ev.count = count;
+  try {
+    if (_cb) _cb(_ev);
+  } catch (e) {
+    // the application's callback must not break the agent
+  }
+}
+
+/** "$aws/things/THING/defender/metrics/FORMAT" */
+export function topic(thing: string, json: boolean): string {
+  return "$aws/things/" + thing + "/defender/metrics/" + (json ? "json" : "cbor");
+}
+
+/** 1 when t is base's accepted topic, 2 when rejected, else 0. */
+export function matchTopic(t: string, base: string): number {
+  if (typeof t !== "string" || t.indexOf(base)) return 0;
+  t = t.substr(base.length);
+  return t === "/accepted" ? 1 : t === "/rejected" ? 2 : 0;
+}
+
+function storage(): any {
+  try {
+    return require("Storage");
+  } catch (e) {
+    return null; // no Storage (plain Node): ids still increase while the module lives
+  }
+}
+
+function nextId(): number {
+  var s: any;
+  if (_res < 0) {
+    s = storage();
+    _last = Math.max(_last, +(s && s.read(ID_FILE)) || 0);
+    _res = _last;
+  }
+  var t = Math.floor((typeof getTime === "function" ? getTime() : Date.now() / 1000) * 1000);
+  var id = t > CLOCK_SET && t > _last ? t : _last + 1;
+  _last = id;
+  if (id > _res) {
+    _res = id + (id === t ? 864e5 : 1000);
+    try {
+      s = storage();
+      if (s) s.write(ID_FILE, "" + _res);
+    } catch (e) {
+      // a full Storage: the ids still increase until the next reboot
+    }
+  }
+  return id;
+}
+
+function subscribe(): void {
+  _sub = 1;
+  _ok = 0;
+  try {
+    _mq.subscribe(_tp + "/accepted", 1, onSub);
+    _mq.subscribe(_tp + "/rejected", 1, onSub);
+  } catch (e) {
+    onSub(e);
+  }
+}
+
+function onSub(err?: any): void {
+  if (!_on) return;
+  if (err) {
+    _sub = 0;
+    emit(SUBSCRIBE_FAILED, 0, MQTT_FAILURE, err, 0);
+  } else if (_sub === 1 && ++_ok === 2) {
+    _sub = 2;
+    step();
+  }
+}
+
+function onConnected(): void {
+  _up = true;
+  // a client without a session may have lost the subscriptions: subscribe again (the next tick reports)
+  if (_on && _sub !== 1) subscribe();
+}
+
+function onDisconnected(): void {
+  _up = false;
+}
+
+function onPub(err?: any): void {
+  _busy = false;
+  if (err && _on) emit(PUBLISH_FAILED, _pid, MQTT_FAILURE, err, 0);
+}
+
+/** Publishes a report if one is due and the client is up, subscribed and idle. */
+function step(): void {
+  if (!_up) _due = false; // down: this tick is skipped; after the reconnect the next tick reports
+  if (!_due || _busy || !_buf) return;
+  if (_sub < 2) {
+    if (!_sub) subscribe();
+    return;
+  }
+  _due = false;
+  var id = nextId();
+  var n = writeReport(_buf, _json, _long, _fl, id, _cm, _info);
+  if (n < 0) {
+    emit(REPORT_FAILED, id, n === ERR_SPACE ? NO_MEMORY : n === ERR_CUSTOM ? INVALID_INPUT : INTERNAL_FAILURE, 0, 0);
+    return;
+  }
+  if (_info[0]) emit(REPORT_TRUNCATED, id, 0, 0, _info[0]);
+  if (_info[1]) emit(SLOTS_OVERFLOWED, id, 0, 0, _info[1]);
+  _pid = _ids[(_ix = (_ix + 1) & 3)] = id;
+  _busy = true;
+  try {
+    _mq.publish(_tp, _buf.subarray(0, n), 1, onPub);
+  } catch (e) {
+    onPub(e);
+  }
+}
+
+function tick(): void {
+  try {
+    if (_iv !== _per) arm();
+    _due = true;
+    step();
+  } catch (e) {
+    // never throw out of a timer
+  }
+}
+
+function arm(): void {
+  if (_t) clearInterval(_t);
+  _iv = _per;
+  _t = setInterval(tick, _per * 1000);
+}
+
+/** A tiny CBOR decoder, enough for the service's response map: maps, arrays, strings, integers, true, false,
+ * null; a float (the timestamp, if the service sends one as a float) decodes to null. Throws on bad input. */
+var _s = "",
+  _i = 0;
+function cbor(): any {
+  var c = _s.charCodeAt(_i++),
+    t = c >> 5,
+    n = c & 31,
+    v: any;
+  if (n > 27 || c !== c) throw 0;
+  if (n > 23) for (var l = 1 << (n - 24), n = 0; l--; ) n = n * 256 + _s.charCodeAt(_i++);
+  if (t < 2) return t ? -1 - n : n;
+  if (t < 4) {
+    v = _s.substr(_i, n);
+    _i += n;
+    return v;
+  }
+  if (t > 5) return t < 7 ? cbor() : n === 20 ? false : n === 21 ? true : null;
+  v = t < 5 ? [] : {};
+  for (var k = 0; k < n; k++) {
+    if (t < 5) v.push(cbor());
+    else v[cbor()] = cbor();
+  }
+  return v;
+}
+
+function onMsg(m: any): void {
+  try {
+    var k = matchTopic(m && m.topic, _tp),
+      r: any,
+      id = 0;
+    if (!k || !_on) return;
+    try {
+      _s = m.message;
+      _i = 0;
+      r = _json ? JSON.parse(_s) : cbor();
+      id = r.reportId;
+    } catch (e) {
+      r = 0;
+    }
+    _s = "";
+    for (var i = 0; i < 4; i++) {
+      if (id && _ids[i] === id) {
+        _ids[i] = 0;
+        var d = r.statusDetails || {};
+        return k < 2
+          ? emit(METRICS_ACCEPTED, id, 0, 0, 0)
+          : emit(METRICS_REJECTED, id, d.ErrorCode, d.ErrorMessage, 0);
+      }
+    }
+    emit(UNEXPECTED_RESPONSE, +id || 0, 0, r ? r.status : "undecodable", 0);
+  } catch (e) {
+    // never throw into the client
+  }
+}
+
+function checkPeriod(p: any, min: number): number {
+  return typeof p !== "number" || p !== p
+    ? INVALID_INPUT
+    : p < min
+      ? PERIOD_TOO_SHORT
+      : p > MAX_PERIOD
+        ? PERIOD_TOO_LONG
+        : SUCCESS;
+}
+
+export function start(info: any): number {
+  if (_on) return ALREADY_STARTED;
+  var mq = info && info.mqtt,
+    f = info && info.format,
+    min = info && info.minPeriod != null ? info.minPeriod : DEFAULT_MIN,
+    p = info && info.period != null ? info.period : _per,
+    n = info && info.slots,
+    size = (info && info.bufferSize) || 512,
+    e: number;
+  if (
+    !(mq && mq.publish && mq.subscribe && mq.on) ||
+    !/^[\w:-]{1,128}$/.test(info.thingName) ||
+    (info.callback && typeof info.callback !== "function") ||
+    (f && f !== "cbor" && f !== "json") ||
+    !(min > 0) ||
+    (n != null && !(n >= 1 && n <= 255)) ||
+    !(size >= 64 && size <= 65535)
+  ) {
+    return INVALID_INPUT;
+  }
+  if ((e = checkPeriod(p, min))) return e;
+  try {
+    _buf = new Uint8Array(size);
+  } catch (x) {
+    return NO_MEMORY;
+  }
+  if (n) setSlots(n);
+  _mq = mq;
+  _cb = info.callback;
+  _cm = info.custom || null;
+  _json = f === "json";
+  _long = !!info.longTags;
+  _tp = topic(info.thingName, _json);
+  _min = min;
+  _per = p;
+  _on = true;
+  _busy = _due = false;
+  _sub = 0;
+  _up = mq.connected !== false;
+  mq.on("connected", onConnected);
+  mq.on("disconnected", onDisconnected);
+  mq.on("message", onMsg);
+  if (_up) subscribe();
+  arm();
+  return SUCCESS;
+}
+
+export function stop(): number {
+  if (!_on) return NOT_STARTED;
+  _on = false;
+  clearInterval(_t);
+  _t = null;
+  _iv = 0;
+  var mq = _mq;
+  try {
+    mq.removeListener("connected", onConnected);
+    mq.removeListener("disconnected", onDisconnected);
+    mq.removeListener("message", onMsg);
+    if (mq.unsubscribe) {
+      mq.unsubscribe(_tp + "/accepted");
+      mq.unsubscribe(_tp + "/rejected");
+    }
+  } catch (e) {
+    // a client that is gone: nothing more to release
+  }
+  _mq = _cb = _cm = _buf = null;
+  _min = DEFAULT_MIN;
+  for (var i = 0; i < 4; i++) _ids[i] = 0;
+  return SUCCESS;
+}
+
+export function setPeriod(seconds: number): number {
+  var e = checkPeriod(seconds, _min);
+  if (!e) _per = seconds;
+  return e;
+}
+
+export function getPeriod(): number {
+  return _per;
+}
+
+export function setMetrics(group: number, flags: number): number {
+  var w = WIDTH[group],
+    s = SHIFT[group];
+  if (!w || typeof flags !== "number") return INVALID_INPUT;
+  _fl = (_fl & ~(w << s)) | ((flags & w) << s);
+  return SUCCESS;
+}
+
+/** Publishes a report now (the periodic ones go on as before). */
+export function report(): number {
+  if (!_on) return NOT_STARTED;
+  if (!_up) return MQTT_FAILURE;
+  if (_busy) return BUSY;
+  _due = true;
+  step();
+  return SUCCESS;
+}
+
+export function strerror(code: number): string {
+  return NAMES.split(" ")[code] || "UNKNOWN";
+}
