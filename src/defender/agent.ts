@@ -300,6 +300,7 @@ export function start(info: any): number {
     e: number;
   if (
     !(mq && mq.publish && mq.subscribe && mq.on) ||
+    typeof info.thingName !== "string" ||
     !/^[\w:-]{1,128}$/.test(info.thingName) ||
     (info.callback && typeof info.callback !== "function") ||
     (f && f !== "cbor" && f !== "json") ||
