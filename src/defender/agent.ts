@@ -52,17 +52,13 @@ export var TCP_CONNECTIONS = 0,
   CUSTOM_METRICS = 4,
   ALL_METRICS = 0xffffffff;
 
-var NAMES =
-  "SUCCESS INVALID_INPUT ALREADY_STARTED PERIOD_TOO_SHORT NO_MEMORY INTERNAL_FAILURE PERIOD_TOO_LONG " +
-  "NOT_STARTED MQTT_FAILURE BUSY";
-/** Per group: bit position of its flags in report.ts's F_* flags, and how many flags (as a mask). */
-var SHIFT = [0, 4, 6, 8, 9],
-  WIDTH = [7, 3, 3, 1, 1];
 var MAX_PERIOD = 86400,
   DEFAULT_MIN = 300,
   CLOCK_SET = 1577836800000, // 2020-01-01 in ms: below it the clock is taken as not set
   ID_FILE = "defender.rid";
 
+// Memory: on Espruino each module-level function costs about 5 JsVars plus one per parameter for as long as
+// the module is loaded, while plain variables are cheap; so there are few functions, with few parameters.
 var _on = false,
   _mq: any = null,
   _cb: any = null,
@@ -87,14 +83,15 @@ var _on = false,
   _ids = new Float64Array(4), // ids awaiting a response
   _ix = 0,
   _info = [0, 0],
-  _ev = { type: 0, reportId: 0, code: 0 as any, message: "", count: 0 };
+  _ev = { type: 0, reportId: 0, code: 0 as any, message: "" };
 
-function emit(type: number, id: number, code: any, message: any, count: number): void {
+/** Calls the application back with the one event object. code: an error code, the service's ErrorCode, or a
+ * count; message: text (from an Error, its message). */
+function emit(type: number, id: number, code: any, message: any): void {
   _ev.type = type;
   _ev.reportId = id;
   _ev.code = code;
   _ev.message = message ? "" + (message.message || message) : "";
-  _ev.count = count;
   try {
     if (_cb) _cb(_ev);
   } catch (e) {
@@ -102,83 +99,40 @@ function emit(type: number, id: number, code: any, message: any, count: number):
   }
 }
 
-/** "$aws/things/THING/defender/metrics/FORMAT" */
-export function topic(thing: string, json: boolean): string {
-  return "$aws/things/" + thing + "/defender/metrics/" + (json ? "json" : "cbor");
-}
-
-/** 1 when t is base's accepted topic, 2 when rejected, else 0. */
-export function matchTopic(t: string, base: string): number {
-  if (typeof t !== "string" || t.indexOf(base)) return 0;
-  t = t.substr(base.length);
-  return t === "/accepted" ? 1 : t === "/rejected" ? 2 : 0;
-}
-
-function storage(): any {
-  try {
-    return require("Storage");
-  } catch (e) {
-    return null; // no Storage (plain Node): ids still increase while the module lives
-  }
-}
-
-function nextId(): number {
-  var s: any;
-  if (_res < 0) {
-    s = storage();
-    _last = Math.max(_last, +(s && s.read(ID_FILE)) || 0);
-    _res = _last;
-  }
-  var t = Math.floor((typeof getTime === "function" ? getTime() : Date.now() / 1000) * 1000);
-  var id = t > CLOCK_SET && t > _last ? t : _last + 1;
-  _last = id;
-  if (id > _res) {
-    _res = id + (id === t ? 864e5 : 1000);
-    try {
-      s = storage();
-      if (s) s.write(ID_FILE, "" + _res);
-    } catch (e) {
-      // a full Storage: the ids still increase until the next reboot
-    }
-  }
-  return id;
-}
-
-function subscribe(): void {
-  _sub = 1;
-  _ok = 0;
-  try {
-    _mq.subscribe(_tp + "/accepted", 1, onSub);
-    _mq.subscribe(_tp + "/rejected", 1, onSub);
-  } catch (e) {
-    onSub(e);
-  }
-}
-
-function onSub(err?: any): void {
-  if (!_on) return;
-  if (err) {
-    _sub = 0;
-    emit(SUBSCRIBE_FAILED, 0, MQTT_FAILURE, err, 0);
-  } else if (_sub === 1 && ++_ok === 2) {
-    _sub = 2;
-    step();
-  }
-}
-
+/** Listener of "connected"; also how the agent subscribes at start and at a retry. A client without a
+ * session may have lost the subscriptions at a reconnect: subscribe again (the next tick reports). */
 function onConnected(): void {
   _up = true;
-  // a client without a session may have lost the subscriptions: subscribe again (the next tick reports)
-  if (_on && _sub !== 1) subscribe();
+  if (_on && _sub !== 1) {
+    _sub = 1;
+    _ok = 0;
+    try {
+      _mq.subscribe(_tp + "/accepted", 1, onSub);
+      _mq.subscribe(_tp + "/rejected", 1, onSub);
+    } catch (e) {
+      onSub(e);
+    }
+  }
 }
 
 function onDisconnected(): void {
   _up = false;
 }
 
+function onSub(err?: any): void {
+  if (!_on) return;
+  if (err) {
+    _sub = 0;
+    emit(SUBSCRIBE_FAILED, 0, MQTT_FAILURE, err);
+  } else if (_sub === 1 && ++_ok === 2) {
+    _sub = 2;
+    step();
+  }
+}
+
 function onPub(err?: any): void {
   _busy = false;
-  if (err && _on) emit(PUBLISH_FAILED, _pid, MQTT_FAILURE, err, 0);
+  if (err && _on) emit(PUBLISH_FAILED, _pid, MQTT_FAILURE, err);
 }
 
 /** Publishes a report if one is due and the client is up, subscribed and idle. */
@@ -186,18 +140,32 @@ function step(): void {
   if (!_up) _due = false; // down: this tick is skipped; after the reconnect the next tick reports
   if (!_due || _busy || !_buf) return;
   if (_sub < 2) {
-    if (!_sub) subscribe();
+    if (!_sub) onConnected();
     return;
   }
   _due = false;
-  var id = nextId();
-  var n = writeReport(_buf, _json, _long, _fl, id, _cm, _info);
-  if (n < 0) {
-    emit(REPORT_FAILED, id, n === ERR_SPACE ? NO_MEMORY : n === ERR_CUSTOM ? INVALID_INPUT : INTERNAL_FAILURE, 0, 0);
-    return;
+  // the report id
+  var st: any = null;
+  try {
+    st = require("Storage");
+  } catch (e) {
+    // no Storage (plain Node): ids still increase while the module lives
   }
-  if (_info[0]) emit(REPORT_TRUNCATED, id, 0, 0, _info[0]);
-  if (_info[1]) emit(SLOTS_OVERFLOWED, id, 0, 0, _info[1]);
+  if (_res < 0) _res = _last = Math.max(_last, +(st && st.read(ID_FILE)) || 0);
+  var t = Math.floor((typeof getTime === "function" ? getTime() : Date.now() / 1000) * 1000);
+  var id = (_last = t > CLOCK_SET && t > _last ? t : _last + 1);
+  if (id > _res) {
+    _res = id + (id === t ? 864e5 : 1000);
+    try {
+      if (st) st.write(ID_FILE, "" + _res);
+    } catch (e) {
+      // a full Storage: the ids still increase until the next reboot
+    }
+  }
+  var n = writeReport(_buf, _json, _long, _fl, id, _cm, _info);
+  if (n < 0) return emit(REPORT_FAILED, id, n === ERR_SPACE ? NO_MEMORY : n === ERR_CUSTOM ? INVALID_INPUT : INTERNAL_FAILURE, 0);
+  if (_info[0]) emit(REPORT_TRUNCATED, id, _info[0], 0);
+  if (_info[1]) emit(SLOTS_OVERFLOWED, id, _info[1], 0);
   _pid = _ids[(_ix = (_ix + 1) & 3)] = id;
   _busy = true;
   try {
@@ -209,18 +177,16 @@ function step(): void {
 
 function tick(): void {
   try {
-    if (_iv !== _per) arm();
+    if (_iv !== _per) {
+      // a new period takes effect here, at the next iteration
+      clearInterval(_t);
+      _t = setInterval(tick, (_iv = _per) * 1000);
+    }
     _due = true;
     step();
   } catch (e) {
     // never throw out of a timer
   }
-}
-
-function arm(): void {
-  if (_t) clearInterval(_t);
-  _iv = _per;
-  _t = setInterval(tick, _per * 1000);
 }
 
 /** A tiny CBOR decoder, enough for the service's response map: maps, arrays, strings, integers, true, false,
@@ -249,12 +215,16 @@ function cbor(): any {
   return v;
 }
 
+/** Listener of "message": a response on TOPIC/accepted or TOPIC/rejected, matched by report id. */
 function onMsg(m: any): void {
   try {
-    var k = matchTopic(m && m.topic, _tp),
+    var k = m && m.topic,
       r: any,
       id = 0;
-    if (!k || !_on) return;
+    if (!_on || typeof k !== "string" || k.indexOf(_tp)) return;
+    k = k.substr(_tp.length);
+    k = k === "/accepted" ? 1 : k === "/rejected" ? 2 : 0;
+    if (!k) return;
     try {
       _s = m.message;
       _i = 0;
@@ -268,33 +238,20 @@ function onMsg(m: any): void {
       if (id && _ids[i] === id) {
         _ids[i] = 0;
         var d = r.statusDetails || {};
-        return k < 2
-          ? emit(METRICS_ACCEPTED, id, 0, 0, 0)
-          : emit(METRICS_REJECTED, id, d.ErrorCode, d.ErrorMessage, 0);
+        return k < 2 ? emit(METRICS_ACCEPTED, id, 0, 0) : emit(METRICS_REJECTED, id, d.ErrorCode, d.ErrorMessage);
       }
     }
-    emit(UNEXPECTED_RESPONSE, +id || 0, 0, r ? r.status : "undecodable", 0);
+    emit(UNEXPECTED_RESPONSE, +id || 0, 0, r ? r.status : "undecodable");
   } catch (e) {
     // never throw into the client
   }
-}
-
-function checkPeriod(p: any, min: number): number {
-  return typeof p !== "number" || p !== p
-    ? INVALID_INPUT
-    : p < min
-      ? PERIOD_TOO_SHORT
-      : p > MAX_PERIOD
-        ? PERIOD_TOO_LONG
-        : SUCCESS;
 }
 
 export function start(info: any): number {
   if (_on) return ALREADY_STARTED;
   var mq = info && info.mqtt,
     f = info && info.format,
-    min = info && info.minPeriod != null ? info.minPeriod : DEFAULT_MIN,
-    p = info && info.period != null ? info.period : _per,
+    min = _min,
     n = info && info.slots,
     size = (info && info.bufferSize) || 512,
     e: number;
@@ -304,17 +261,24 @@ export function start(info: any): number {
     !/^[\w:-]{1,128}$/.test(info.thingName) ||
     (info.callback && typeof info.callback !== "function") ||
     (f && f !== "cbor" && f !== "json") ||
-    !(min > 0) ||
+    !((_min = info.minPeriod != null ? info.minPeriod : DEFAULT_MIN) > 0) ||
     (n != null && !(n >= 1 && n <= 255)) ||
     !(size >= 64 && size <= 65535)
   ) {
+    _min = min;
     return INVALID_INPUT;
   }
-  if ((e = checkPeriod(p, min))) return e;
   try {
     _buf = new Uint8Array(size);
   } catch (x) {
+    _min = min;
     return NO_MEMORY;
+  }
+  // last: the period against the new minimum (setPeriod changes nothing on error)
+  if ((e = setPeriod(info.period != null ? info.period : _per))) {
+    _min = min;
+    _buf = null;
+    return e;
   }
   if (n) setSlots(n);
   _mq = mq;
@@ -322,18 +286,15 @@ export function start(info: any): number {
   _cm = info.custom || null;
   _json = f === "json";
   _long = !!info.longTags;
-  _tp = topic(info.thingName, _json);
-  _min = min;
-  _per = p;
+  _tp = "$aws/things/" + info.thingName + "/defender/metrics/" + (_json ? "json" : "cbor");
   _on = true;
   _busy = _due = false;
   _sub = 0;
-  _up = mq.connected !== false;
   mq.on("connected", onConnected);
   mq.on("disconnected", onDisconnected);
   mq.on("message", onMsg);
-  if (_up) subscribe();
-  arm();
+  if ((_up = mq.connected !== false)) onConnected();
+  _t = setInterval(tick, (_iv = _per) * 1000);
   return SUCCESS;
 }
 
@@ -341,8 +302,6 @@ export function stop(): number {
   if (!_on) return NOT_STARTED;
   _on = false;
   clearInterval(_t);
-  _t = null;
-  _iv = 0;
   var mq = _mq;
   try {
     mq.removeListener("connected", onConnected);
@@ -355,14 +314,21 @@ export function stop(): number {
   } catch (e) {
     // a client that is gone: nothing more to release
   }
-  _mq = _cb = _cm = _buf = null;
+  _mq = _cb = _cm = _buf = _t = null;
   _min = DEFAULT_MIN;
   for (var i = 0; i < 4; i++) _ids[i] = 0;
   return SUCCESS;
 }
 
 export function setPeriod(seconds: number): number {
-  var e = checkPeriod(seconds, _min);
+  var e =
+    typeof seconds !== "number" || seconds !== seconds
+      ? INVALID_INPUT
+      : seconds < _min
+        ? PERIOD_TOO_SHORT
+        : seconds > MAX_PERIOD
+          ? PERIOD_TOO_LONG
+          : SUCCESS;
   if (!e) _per = seconds;
   return e;
 }
@@ -371,10 +337,11 @@ export function getPeriod(): number {
   return _per;
 }
 
+/** Group g's flags sit at bit 0, 4, 6, 8, 9 of report.ts's F_* flags, 3, 2, 2, 1, 1 of them. */
 export function setMetrics(group: number, flags: number): number {
-  var w = WIDTH[group],
-    s = SHIFT[group];
-  if (!w || typeof flags !== "number") return INVALID_INPUT;
+  var s = group < 1 ? 0 : group < 3 ? 2 * group + 2 : group + 5,
+    w = group < 1 ? 7 : group < 3 ? 3 : 1;
+  if (!(group >= 0 && group <= 4) || group % 1 || typeof flags !== "number") return INVALID_INPUT;
   _fl = (_fl & ~(w << s)) | ((flags & w) << s);
   return SUCCESS;
 }
@@ -390,5 +357,8 @@ export function report(): number {
 }
 
 export function strerror(code: number): string {
-  return NAMES.split(" ")[code] || "UNKNOWN";
+  return (
+    "SUCCESS INVALID_INPUT ALREADY_STARTED PERIOD_TOO_SHORT NO_MEMORY INTERNAL_FAILURE PERIOD_TOO_LONG " +
+    "NOT_STARTED MQTT_FAILURE BUSY"
+  ).split(" ")[code] || "UNKNOWN";
 }
