@@ -7,6 +7,8 @@ declare module "firmware-settings" {
     mqttPort: number;
     thingName: string;
     period: number;
+    minPeriod: number;
+    statusLed: string;
     format: "cbor" | "json";
     longTags: boolean;
     slots: number;

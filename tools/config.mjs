@@ -12,6 +12,8 @@ const validate = new Ajv({ allErrors: false, strict: true }).compile(schema);
 export const defaults = {
   mqttPort: 8883,
   period: 300,
+  minPeriod: 300,
+  statusLed: '',
   format: 'cbor',
   longTags: false,
   slots: 8,
@@ -27,7 +29,8 @@ export function loadConfig(path = join(root, 'espruino.config.json')) {
   } catch (err) {
     throw new Error(`${basename(path)}: ${err.message}`);
   }
-  if (!validate(config)) {
+  if (!validate(config) || config.period < (config.minPeriod ?? defaults.minPeriod)) {
+    if (!validate.errors) throw new Error(`${basename(path)}: field period must be >= minPeriod (${config.minPeriod ?? defaults.minPeriod})`);
     const e = validate.errors[0];
     const field = (e.instancePath || '/').replace(/^\//, '').replace(/\//g, '.') || '(top level)';
     const extra = e.params && e.params.additionalProperty ? ` (${e.params.additionalProperty})` : '';
@@ -51,6 +54,8 @@ export function firmwareSettings(config) {
     mqttPort: config.mqttPort,
     thingName: config.thingName,
     period: config.period,
+    minPeriod: config.minPeriod,
+    statusLed: config.statusLed,
     format: config.format,
     longTags: config.longTags,
     slots: config.slots,

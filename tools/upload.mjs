@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Uploads to a board with the espruino CLI: writes build/tinymqtt.js and build/defender.js to
-// Storage, then sends build/firmware.js. Port, baud and board come from espruino.config.json;
+// Storage, then build/firmware.js as the boot code (.bootcde), and starts it. Port, baud and board come from espruino.config.json;
 // --port, --baud and --board override them. --output FILE writes what would be sent to FILE
 // instead (no board needed). --print shows the CLI command and exits.
 import { spawnSync } from 'node:child_process';
@@ -26,7 +26,8 @@ function boardArg(board) {
 
 /** The espruino CLI arguments for an upload. */
 export function uploadArgs({ port, baud, board, output, extra = [] }) {
-  const args = ['--no-ble', '--config', 'MODULE_URL=', '--board', boardArg(board)];
+  // SAVE_ON_SEND=1: the firmware goes to Storage as .bootcde, runs from flash (less RAM) and again at every boot.
+  const args = ['--no-ble', '--config', 'MODULE_URL=', '--config', 'SAVE_ON_SEND=1', '--board', boardArg(board)];
   if (output) args.push('-n', '-o', resolve(output));
   else args.push('-p', port, '-b', String(baud));
   for (const name of storageModules) args.push('--storage', `${name}:${join(root, 'build', name + '.js')}`);
