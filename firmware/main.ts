@@ -97,14 +97,7 @@ function connectMqtt(): void {
   var cert = Storage.read(settings.certFile);
   var key = Storage.read(settings.keyFile);
   var ca = Storage.read(settings.caFile);
-  if (!cert || !key || !ca) {
-    log(
-      "missing " +
-        [!cert ? settings.certFile : "", !key ? settings.keyFile : "", !ca ? settings.caFile : ""].join(" ").trim() +
-        " in Storage: run npm run provision",
-    );
-    return;
-  }
+  if (!cert || !key || !ca) return log("cannot connect without the device certificate, key and CA");
   client = tinymqtt.create(settings.endpoint, {
     port: settings.mqttPort,
     client_id: settings.thingName,
@@ -145,6 +138,11 @@ function connectMqtt(): void {
 
 log("starting, thing " + settings.thingName + ", endpoint " + settings.endpoint);
 status(false);
+var secrets = [settings.certFile, settings.keyFile, settings.caFile, settings.passwordFile];
+var missing = secrets.filter(function (name) {
+  return Storage.read(name) === undefined;
+});
+log(missing.length ? "missing in Storage: " + missing.join(", ") + " (run npm run provision)" : "found " + secrets.join(", ") + " in Storage");
 if (!wifi) {
   log("no Wifi module on this board: cannot reach " + settings.endpoint);
 } else {

@@ -14,7 +14,7 @@ import { checkEspruinoCompat } from './gate.mjs';
 import { loadConfig, firmwareSettings } from './config.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const out = join(root, 'build');
+const defaultOut = join(root, 'build');
 
 /** The bundles, in the order the board needs them. */
 export const bundles = [
@@ -43,7 +43,7 @@ function settingsPlugin(settings) {
   };
 }
 
-export async function build({ configPath = join(root, 'espruino.config.json'), quiet = false } = {}) {
+export async function build({ configPath = join(root, 'espruino.config.json'), out = defaultOut, quiet = false } = {}) {
   const config = loadConfig(configPath);
   mkdirSync(out, { recursive: true });
   const results = [];
