@@ -72,7 +72,7 @@ var _on = false,
   _fl = 0x3ff, // report.ts F_* flags: everything
   _t: any = null, // interval
   _buf: Uint8Array | null = null,
-  _up = false, // client connected (as far as we know)
+  _up = false, // client connected, as far as the events tell
   _sub = 0, // 0 not subscribed, 1 subscribing, 2 subscribed
   _ok = 0, // subscriptions granted this round
   _busy = false, // a publish is in flight
@@ -293,7 +293,9 @@ export function start(info: any): number {
   mq.on("connected", onConnected);
   mq.on("disconnected", onDisconnected);
   mq.on("message", onMsg);
-  if ((_up = mq.connected !== false)) onConnected();
+  // taken as connected (start is often called from the client's own "connected" listener); a client that is
+  // not refuses the subscriptions (retried on "connected") or holds them until it is
+  onConnected();
   _t = setInterval(tick, (_iv = _per) * 1000);
   return SUCCESS;
 }

@@ -168,23 +168,22 @@ test('subscribes to accepted and rejected of its format (QoS 1) before the first
   }
 });
 
-test('no publish before the subscriptions are granted; a client not yet connected subscribes on connected', (t) => {
+test('no publish before the subscriptions are granted; a refused subscription is retried on connected', (t) => {
   const { d, clock } = loadAgent();
   const mq = new MockClient();
-  mq.connected = false;
   mq.autoAck = false;
   t.is(d.start({ mqtt: mq, thingName: THING }), d.SUCCESS);
-  t.is(mq.subs.length, 0);
+  t.is(mq.subs.length, 2, 'subscribes at once');
   clock.tick(P);
-  t.is(mq.pubs.length, 0);
-  mq.connected = true;
+  t.is(mq.pubs.length, 0, 'waiting for SUBACK');
+  mq.subs[0].cb(new Error('not connected'));
   mq.emit('connected');
-  t.is(mq.subs.length, 2);
+  t.is(mq.subs.length, 4, 'subscribed again on connected');
   clock.tick(P);
   t.is(mq.pubs.length, 0, 'still waiting for SUBACK');
-  mq.subs[0].cb();
+  mq.subs[2].cb();
   t.is(mq.pubs.length, 0);
-  mq.subs[1].cb();
+  mq.subs[3].cb();
   t.is(mq.pubs.length, 1, 'the due report goes once both are granted');
 });
 
