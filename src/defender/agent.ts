@@ -258,7 +258,8 @@ export function start(info: any): number {
   if (
     !(mq && mq.publish && mq.subscribe && mq.on) ||
     typeof info.thingName !== "string" ||
-    !/^[\w:-]{1,128}$/.test(info.thingName) ||
+    info.thingName.length > 128 ||
+    !/^[\w:-]+$/.test(info.thingName) || // Espruino's regular expressions have no {m,n}
     (info.callback && typeof info.callback !== "function") ||
     (f && f !== "cbor" && f !== "json") ||
     !((_min = info.minPeriod != null ? info.minPeriod : DEFAULT_MIN) > 0) ||
