@@ -1,8 +1,7 @@
 // Report builder: the whole Device Defender metrics document from the state in ring.ts, through writer.ts,
-// into the caller's buffer. The size is known before the result is used: a write pass counts every byte
-// even past the end of the buffer (typed arrays drop such writes). If the document does not fit, every list
-// is cut to its first K entries, K as large as fits (binary search over measure passes, which write
-// nothing); totals are never cut; then one more write pass. Nothing is allocated per report.
+// into the caller's buffer. A pass counts every byte even past the end of the buffer (typed arrays drop such
+// writes). If the document does not fit, every list is cut to its first K entries, K as large as fits (binary
+// search over passes); totals are never cut; then one more pass. Nothing is allocated per report.
 //
 // Internal API (the agent calls this; index.ts exports it as is):
 //   writeReport(buf, json, longTags, flags, reportId, custom, info) -> length >= 0, or an error < 0
@@ -21,8 +20,8 @@
 //   Errors: ERR_SPACE (even the smallest form, every list empty, does not fit), ERR_INPUT (bad buffer or
 //   report id), ERR_CUSTOM (custom metrics malformed, or the provider threw).
 // Every list is capped at 50 entries (as AWS's own agent does); `total` keeps the true count.
-import { M } from "./ring";
-import { wo, wBegin, wMap, wArr, wEnd, wKey, wStr, wNum, wAddr, wTag } from "./writer";
+import { M, S, TP, UP, NS } from "./ring";
+import { wo, wBegin, wOpen, wEnd, wStr, wNum, wAddr, wTag } from "./writer";
 
 export var F_TCP_TOTAL = 0x1, // FreeRTOS: established connections total
   F_TCP_LOCAL = 0x2, // local port of each connection
@@ -48,75 +47,61 @@ var TAGS =
 var TO = new Uint16Array(45);
 for (var i = 0, n = 1; i < TAGS.length; i++) if (TAGS.charCodeAt(i) === 32) TO[n++] = i + 1;
 
-var KINDS = 20; // tag id of "number"; number_list, string_list, ip_list follow
-
-/** Parameters of the report being written (module level: no object per report). */
-var long = false,
+/** Parameters of the report being written (module level: no object per report): short tags (1) or long
+ * (0), flags, report id, custom metrics, list entries dropped, custom metrics malformed. */
+var short = 0,
   flags = 0,
   rid = 0,
   cm: any = null,
-  ncm = 0,
-  dropped = 0;
+  dropped = 0,
+  bad = false;
 
+/** Tag id (0-19: a long/short pair, 20-23: a custom metric kind). */
 function tag(id: number): void {
-  var w = id < KINDS ? 2 * id + (long ? 0 : 1) : id + KINDS;
+  var w = id < 20 ? 2 * id + short : id + 20;
   wTag(TAGS, TO[w], TO[w + 1] - 1);
 }
 
 /** Entries to write of a list of len, at most k (and 50); counts what k drops. */
 function cap(len: number, k: number): number {
   var all = Math.min(len, 50);
-  var m = Math.min(all, k);
-  dropped += all - m;
-  return m;
+  dropped += all - Math.min(all, k);
+  return Math.min(all, k);
 }
 
-function listedConnections(): number {
-  for (var i = 0, c = 0; i < M._n; i++) if (M._st[i] > 1 && M._ip[i]) c++;
-  return c;
+/** Whether the entry i of a list is there: a port table's (tab) or the ring's (established, known address). */
+function listed(tab: Uint16Array | null, i: number): number {
+  return tab ? tab[i] : S[i + 3] > 0 ? S[i] : 0;
 }
 
-function portsLength(tab: Uint16Array): number {
-  for (var i = 0, c = 0; i < tab.length; i++) if (tab[i]) c++;
-  return c;
-}
-
-function ports(id: number, tab: Uint16Array, total: number, f: number, k: number): void {
-  var t = flags & f,
-    l = flags & (f << 1);
-  if (!t && !l) return;
-  tag(id);
-  wMap(t && l ? 2 : 1);
-  // canonical key order: "t" < "pts" (short) but "ports" < "total" (long)
-  if (t && !long) tag(9), wNum(total);
+/** A { total, list } map: established connections (tab null, flags F_TCP_TOTAL << s) or a port table's. */
+function group(tab: Uint16Array | null, s: number, k: number): void {
+  var t = flags & (1 << s),
+    l = flags & (tab ? 2 << s : F_TCP_REMOTE),
+    late = tab && !short, // canonical order: "t" < "pts" (short) but "ports" < "total" (long)
+    step = tab ? 1 : 4,
+    end = tab ? 9 : S.length;
+  wOpen(true, t && l ? 2 : 1);
+  if (t && !late) tag(9), wNum(tab ? tab[0] : M._est);
   if (l) {
-    tag(12);
-    var m = cap(portsLength(tab), k);
-    wArr(m);
-    for (var i = 0; m > 0; i++) {
-      if (tab[i]) {
-        wMap(1);
-        tag(13);
-        wNum(tab[i]);
+    tag(tab ? 12 : 6);
+    for (var i = tab ? 1 : 0, m = 0; i < end; i += step) if (listed(tab, i)) m++;
+    wOpen(false, (m = cap(m, k)));
+    for (i = tab ? 1 : 0; m; i += step) {
+      if (listed(tab, i)) {
+        var lp = !tab && flags & F_TCP_LOCAL && S[i + 2];
+        wOpen(true, lp ? 2 : 1);
+        if (lp) tag(8), wNum(lp);
+        if (tab) tag(13), wNum(tab[i]);
+        else tag(7), wAddr(S[i], S[i + 1]);
         wEnd(true);
         m--;
       }
     }
     wEnd(false);
   }
-  if (t && long) tag(9), wNum(total);
+  if (t && late) tag(9), wNum(tab![0]);
   wEnd(true);
-}
-
-/** Kind of a custom metric value (0 number, 1 number_list, 2 string_list, 3 ip_list), or -1. */
-function kind(v: any): number {
-  if (!v || typeof v !== "object") return -1;
-  return "number" in v ? 0 : "number_list" in v ? 1 : "string_list" in v ? 2 : "ip_list" in v ? 3 : -1;
-}
-
-/** The value of a custom metric of kind k. */
-function value(v: any, k: number): any {
-  return k === 0 ? v.number : k === 1 ? v.number_list : k === 2 ? v.string_list : v.ip_list;
 }
 
 /** Canonical CBOR order of map keys: shorter first, then bytewise. */
@@ -133,122 +118,76 @@ function nextName(prev: string | null): string | null {
   return best;
 }
 
-/** Validates the custom metrics, counts them into ncm; false when malformed. */
-function checkCustom(): boolean {
-  ncm = 0;
-  if (!cm) return true;
-  if (typeof cm !== "object") return false;
-  for (var name in cm) {
-    if (name.length > 128 || name.indexOf("aws:") === 0) return false;
-    var v = cm[name];
-    var k = kind(v);
-    if (k < 0) return false;
-    var x = value(v, k);
-    if (k === 0) {
-      if (typeof x !== "number" || !isFinite(x)) return false;
-    } else {
-      if (!x || typeof x.length !== "number") return false;
-      for (var i = 0; i < x.length; i++) {
-        if (k === 1 ? typeof x[i] !== "number" || !isFinite(x[i]) : typeof x[i] !== "string") return false;
-      }
-    }
-    ncm++;
-  }
-  return true;
-}
-
+/** Custom metrics, checked as they are written (sets bad when malformed: the pass is then useless). */
 function custom(k: number): void {
+  var name: any,
+    c = 0;
+  if (typeof cm !== "object") bad = true;
   tag(19);
-  wMap(ncm);
-  for (var name = nextName(null); name !== null; name = nextName(name)) {
-    var v = cm[name];
-    var kd = kind(v);
-    wKey(name);
-    wArr(1);
-    wMap(1);
-    tag(KINDS + kd);
-    var x = value(v, kd);
-    if (kd === 0) wNum(x);
-    else {
-      var m = cap(x.length, k);
-      wArr(m);
-      for (var i = 0; i < m; i++) {
-        if (kd === 1) wNum(x[i]);
-        else wStr(x[i]);
-      }
-      wEnd(false);
+  for (name in cm) c++;
+  wOpen(true, c);
+  for (name = nextName(null); name !== null; name = nextName(name)) {
+    var v = cm[name],
+      kd = !v || typeof v !== "object" ? -1 : "number" in v ? 0 : "number_list" in v ? 1 : "string_list" in v ? 2 : "ip_list" in v ? 3 : -1,
+      x = kd > 0 && (kd < 2 ? v.number_list : kd < 3 ? v.string_list : v.ip_list);
+    if (kd < 0 || name.length > 128 || name.indexOf("aws:") === 0 || (kd && !(x && typeof x.length === "number"))) {
+      bad = true;
+      continue;
     }
+    wStr(name, true);
+    wOpen(false, 1);
+    wOpen(true, 1);
+    tag(20 + kd);
+    // a number: one value, not in a list
+    var m = kd ? cap(x.length, k) : 1;
+    if (kd) wOpen(false, m);
+    for (var i = 0; i < (kd ? x.length : 1); i++) {
+      var e = kd ? x[i] : v.number;
+      if (kd > 1 ? typeof e !== "string" : typeof e !== "number" || !isFinite(e)) bad = true;
+      else if (i < m) kd > 1 ? wStr(e) : wNum(e);
+    }
+    if (kd) wEnd(false);
     wEnd(true);
     wEnd(false);
   }
   wEnd(true);
 }
 
-/** One pass over the document with every list cut to k entries. */
-function build(k: number): void {
+/** One pass over the document into buf with every list cut to k entries. */
+function build(buf: Uint8Array, json: boolean, k: number): number {
   dropped = 0;
-  var withCustom = flags & F_CUSTOM && cm;
-  wMap(withCustom ? 3 : 2);
+  wBegin(buf, json);
+  var withCustom = flags & F_CUSTOM && cm,
+    tc = flags & (F_TCP_TOTAL | F_TCP_REMOTE),
+    ns = flags & F_NET_STATS;
+  wOpen(true, withCustom ? 3 : 2);
   tag(0);
-  wMap(2);
+  wOpen(true, 2);
   tag(2);
   wStr("1.0");
   tag(1);
   wNum(rid);
   wEnd(true);
   tag(3);
-  var tc = flags & (F_TCP_TOTAL | F_TCP_REMOTE),
-    tp = flags & (F_TCP_PORTS_TOTAL | F_TCP_PORTS),
-    up = flags & (F_UDP_PORTS_TOTAL | F_UDP_PORTS),
-    ns = flags & F_NET_STATS;
-  wMap((tc ? 1 : 0) + (tp ? 1 : 0) + (up ? 1 : 0) + (ns ? 1 : 0));
+  wOpen(true, (tc ? 1 : 0) + (flags & (F_TCP_PORTS_TOTAL | F_TCP_PORTS) ? 1 : 0) + (flags & (F_UDP_PORTS_TOTAL | F_UDP_PORTS) ? 1 : 0) + (ns ? 1 : 0));
   if (ns) {
     tag(14);
-    wMap(4);
-    for (var i = 0; i < 4; i++) {
-      tag(15 + i);
-      wNum(M._ns[i]);
-    }
+    wOpen(true, 4);
+    for (var i = 0; i < 4; i++) tag(15 + i), wNum(NS[i]);
     wEnd(true);
   }
   if (tc) {
     tag(4);
-    wMap(1);
+    wOpen(true, 1);
     tag(5);
-    var t = flags & F_TCP_TOTAL,
-      l = flags & F_TCP_REMOTE;
-    wMap(t && l ? 2 : 1);
-    if (t) tag(9), wNum(M._est);
-    if (l) {
-      tag(6);
-      var m = cap(listedConnections(), k);
-      wArr(m);
-      for (i = 0; m > 0; i++) {
-        if (M._st[i] > 1 && M._ip[i]) {
-          var lp = flags & F_TCP_LOCAL && M._lp[i];
-          wMap(lp ? 2 : 1);
-          if (lp) tag(8), wNum(lp);
-          tag(7);
-          wAddr(M._ip[i], M._rp[i]);
-          wEnd(true);
-          m--;
-        }
-      }
-      wEnd(false);
-    }
-    wEnd(true);
+    group(null, 0, k);
     wEnd(true);
   }
-  ports(10, M._tp, M._tpn, F_TCP_PORTS_TOTAL, k);
-  ports(11, M._up, M._upn, F_UDP_PORTS_TOTAL, k);
+  if (flags & (F_TCP_PORTS_TOTAL | F_TCP_PORTS)) tag(10), group(TP, 4, k);
+  if (flags & (F_UDP_PORTS_TOTAL | F_UDP_PORTS)) tag(11), group(UP, 6, k);
   wEnd(true);
   if (withCustom) custom(k);
   wEnd(true);
-}
-
-function measure(json: boolean, k: number): number {
-  wBegin(null, json);
-  build(k);
   return wo;
 }
 
@@ -264,49 +203,36 @@ export function writeReport(
   if (!buf || typeof buf.length !== "number" || !(reportId >= 0 && reportId <= 9007199254740992) || reportId % 1) {
     return ERR_INPUT;
   }
-  long = !!longTags;
+  short = longTags ? 0 : 1;
   flags = f;
   rid = reportId;
-  cm = null;
-  if (flags & F_CUSTOM) {
-    try {
-      cm = typeof customMetrics === "function" ? customMetrics() : customMetrics;
-    } catch (e) {
-      return ERR_CUSTOM;
-    }
-  }
-  if (!checkCustom()) {
-    cm = null;
+  bad = false;
+  try {
+    cm = flags & F_CUSTOM && (typeof customMetrics === "function" ? customMetrics() : customMetrics);
+  } catch (e) {
     return ERR_CUSTOM;
   }
-  // First try: write at once (typed arrays ignore writes past their end, and wo still counts every byte).
-  // Only a document that turns out too big costs measure passes, then a second write.
-  wBegin(buf, json);
-  build(50);
-  if (wo > buf.length) {
-    if (measure(json, 0) > buf.length) {
-      cm = null;
-      return ERR_SPACE;
+  var len = buf.length,
+    lo = 50;
+  // First try: write at once. Only a document that turns out too big costs more passes: the largest k that
+  // fits (the size grows with k), between lo (fits; -1: nothing fits) and hi (too big).
+  if (build(buf, json, lo) > len && !bad) {
+    lo = -1;
+    for (var hi = 50; hi - lo > 1; ) {
+      var k = (lo + hi) >> 1;
+      if (build(buf, json, k) > len) hi = k;
+      else lo = k;
     }
-    // largest k that fits: measure(k) grows with k
-    var lo = 0,
-      hi = 49;
-    while (lo < hi) {
-      var mid = (lo + hi + 1) >> 1;
-      if (measure(json, mid) <= buf.length) lo = mid;
-      else hi = mid - 1;
-    }
-    wBegin(buf, json);
-    build(lo);
+    build(buf, json, lo < 0 ? 0 : lo);
   }
-  var len = wo;
-  wBegin(null, false);
   cm = null;
+  if (bad) return ERR_CUSTOM;
+  if (lo < 0) return ERR_SPACE;
   if (info) {
     info[0] = dropped;
     info[1] = M._ovf;
   }
-  for (var i = 0; i < 4; i++) M._ns[i] = 0;
+  for (var i = 0; i < 4; i++) NS[i] = 0;
   M._ovf = 0;
-  return len;
+  return wo;
 }

@@ -1,119 +1,72 @@
-// Metrics state: the static connection ring, the listening port tables and the network counters.
-// One module-level state `M`, fed by track.ts and read by report.ts. Parallel preallocated typed arrays,
-// no object per connection: taking and releasing a slot allocates nothing.
+// Metrics state: the static connection ring, the listening port tables and the network counters, fed by
+// track.ts and read by report.ts. Preallocated typed arrays, no object per connection: taking and releasing a
+// slot allocates nothing.
 //
 // Internal API:
-//   M                      the state (fields below); created with 8 slots when the module loads
-//   setSlots(n)            1..255 slots; reallocates the ring, keeping live connections (compacted; any
-//                          that no longer fit stay counted in the total, unlisted). The agent calls it at start.
-//   take(ip, port, lp, st) a slot for a connection to ip:port (ip = 32-bit IPv4 number, 0 = unknown) from local
-//                          port lp, state st (1 connecting, 2 established). Returns a ticket for the socket:
-//                          > 0 a slot's id, -1 connecting without a slot, -2 established without a slot.
-//   established(t)         the connection of ticket t is up; returns the new ticket
+//   M                      { _est: established connections, exact, slot or not; _ovf: connections that found
+//                          no free slot since the last report }
+//   setSlots(n)            1..255 slots; reallocates the ring, keeping live connections (compacted; any that no
+//                          longer fit stay counted in the total, unlisted). The agent calls it at start.
+//   S                      the ring: 4 Int32 per slot: remote IPv4 address (a.b.c.d = a << 24 | b << 16 | ...,
+//                          0 unknown), remote port, local port, ticket (0 free, > 0 established, < 0 connecting)
+//   take(ip, port, lp, st) a slot for a connection to ip:port from local port lp, state st (1 connecting,
+//                          2 established). Returns the socket's ticket: > 0 its slot's, -1 connecting without
+//                          a slot, -2 established without a slot.
+//   established(t)         the connection of ticket t is up; returns its new ticket
 //   release(t)             the connection of ticket t is gone (call once; track.ts guards that)
-//   portAdd(tab, port) / portDel(tab, port)   listening ports: tab M._tp (TCP) or M._up (UDP); a
-//                          closed port leaves a 0 hole that the next listen reuses; totals stay exact
-//   count(out, bytes)      one packet of `bytes` in (out false) or out (out true)
-//   parseIp(s)             "a.b.c.d" (or "::ffff:a.b.c.d") to a 32-bit number, 0 when it is not IPv4
-//
-// Fields: _n slots; per slot _ip (Uint32), _rp and _lp (Uint16 remote / local port), _st (0 free,
-// 1 connecting, 2 established), _id (Uint32 ticket of its holder); _est established connections, exact,
-// slot or not; _ovf connections that found no free slot since the last report; _seq last ticket issued;
-// _tp / _up port tables (Uint16, 8 each) with exact totals _tpn / _upn; _ns bytes in, bytes out,
-// packets in, packets out since the last report (Float64: exact up to 2^53).
+//   TP, UP                 listening TCP / UDP ports: [0] the exact total, [1..8] the ports (0: free)
+//   listening(tab, port, on)  a port starts (on) or stops listening
+//   NS, count(out, bytes)  bytes in, bytes out, packets in, packets out since the last report (Float64: exact
+//                          up to 2^53); count: one packet of `bytes` in (out 0) or out (out 1)
+//   parseIp(s)             "a.b.c.d" (or "::ffff:a.b.c.d") as in S, 0 when it is not IPv4
 
-export interface Metrics {
-  _n: number;
-  _ip: Uint32Array;
-  _rp: Uint16Array;
-  _lp: Uint16Array;
-  _st: Uint8Array;
-  _id: Uint32Array;
-  _est: number;
-  _ovf: number;
-  _seq: number;
-  _tp: Uint16Array;
-  _tpn: number;
-  _up: Uint16Array;
-  _upn: number;
-  _ns: Float64Array;
-}
+export var M = { _est: 0, _ovf: 0 };
 
-/** Size of each listening port table. */
-export var PORTS = 8;
+export var S = new Int32Array(32),
+  TP = new Uint16Array(9),
+  UP = new Uint16Array(9),
+  NS = new Float64Array(4);
 
-export var M: Metrics = {
-  _n: 0,
-  _ip: new Uint32Array(0),
-  _rp: new Uint16Array(0),
-  _lp: new Uint16Array(0),
-  _st: new Uint8Array(0),
-  _id: new Uint32Array(0),
-  _est: 0,
-  _ovf: 0,
-  _seq: 0,
-  _tp: new Uint16Array(PORTS),
-  _tpn: 0,
-  _up: new Uint16Array(PORTS),
-  _upn: 0,
-  _ns: new Float64Array(4),
-};
+/** Last ticket issued (tickets stay below 2^31: plain integers on Espruino too). */
+var seq = 0;
 
 export function setSlots(n: number): void {
-  n = Math.max(1, Math.min(255, n | 0));
-  if (n === M._n) return;
-  var ip = new Uint32Array(n),
-    rp = new Uint16Array(n),
-    lp = new Uint16Array(n),
-    st = new Uint8Array(n),
-    id = new Uint32Array(n);
-  var j = 0;
-  for (var i = 0; i < M._n; i++) {
-    if (M._st[i] && j < n) {
-      ip[j] = M._ip[i];
-      rp[j] = M._rp[i];
-      lp[j] = M._lp[i];
-      st[j] = M._st[i];
-      id[j++] = M._id[i];
-    }
+  n = Math.max(1, Math.min(255, n | 0)) * 4;
+  if (n === S.length) return;
+  var s = new Int32Array(n);
+  for (var i = 0, j = 0; i < S.length; i += 4) {
+    if (S[i + 3] && j < n) for (var k = 0; k < 4; ) s[j++] = S[i + k++];
   }
-  M._n = n;
-  M._ip = ip;
-  M._rp = rp;
-  M._lp = lp;
-  M._st = st;
-  M._id = id;
+  S = s;
 }
-setSlots(8);
 
 export function take(ip: number, port: number, lp: number, st: number): number {
   if (st > 1) M._est++;
-  for (var i = 0; i < M._n; i++) {
-    if (!M._st[i]) {
-      M._ip[i] = ip;
-      M._rp[i] = port;
-      M._lp[i] = lp;
-      M._st[i] = st;
-      // tickets stay below 2^31 so they are plain integers on Espruino too
-      M._seq = M._seq >= 0x7ffffffe ? 1 : M._seq + 1;
-      return (M._id[i] = M._seq);
+  for (var i = 0; i < S.length; i += 4) {
+    if (!S[i + 3]) {
+      S[i] = ip;
+      S[i + 1] = port;
+      S[i + 2] = lp;
+      seq = seq > 0x7ffffffd ? 1 : seq + 1;
+      S[i + 3] = st > 1 ? seq : -seq;
+      return seq;
     }
   }
   M._ovf++;
   return -st;
 }
 
-/** Slot index holding ticket t, or -1. */
+/** Index in S of the slot holding ticket t, or -1. */
 function find(t: number): number {
-  for (var i = 0; i < M._n; i++) if (M._st[i] && M._id[i] === t) return i;
+  for (var i = 0; t > 0 && i < S.length; i += 4) if (S[i + 3] === t || S[i + 3] === -t) return i;
   return -1;
 }
 
 export function established(t: number): number {
-  var i = t > 0 ? find(t) : -1;
+  var i = find(t);
   if (i >= 0) {
-    if (M._st[i] < 2) M._est++;
-    M._st[i] = 2;
+    if (S[i + 3] < 0) M._est++;
+    S[i + 3] = t;
     return t;
   }
   // without a slot (none was free, or a smaller ring dropped it)
@@ -122,57 +75,45 @@ export function established(t: number): number {
 }
 
 export function release(t: number): void {
-  var i = t > 0 ? find(t) : -1;
-  var was = i >= 0 ? M._st[i] : t > 0 ? 2 : -t;
-  if (i >= 0) M._st[i] = 0;
-  if (was > 1 && M._est > 0) M._est--;
+  var i = find(t);
+  // a slotted ticket whose slot a smaller ring dropped counts as established
+  if ((i >= 0 ? S[i + 3] > 0 : t > 0 || t < -1) && M._est > 0) M._est--;
+  if (i >= 0) S[i + 3] = 0;
 }
 
-/** Ports live in the first free (zero) entry; a table that is full keeps counting in the total only. */
-export function portAdd(tab: Uint16Array, port: number): void {
-  for (var i = 0; i < tab.length; i++) {
-    if (!tab[i]) {
-      tab[i] = port;
+/** A port starts (on) or stops listening: the total stays exact, a full table lists what it can. */
+export function listening(tab: Uint16Array, port: number, on: boolean): void {
+  if (on || tab[0]) tab[0] += on ? 1 : -1;
+  for (var i = 1; i < 9; i++) {
+    if (tab[i] === (on ? 0 : port)) {
+      tab[i] = on ? port : 0;
       break;
     }
   }
-  if (tab === M._up) M._upn++;
-  else M._tpn++;
 }
 
-export function portDel(tab: Uint16Array, port: number): void {
-  for (var i = 0; i < tab.length; i++) {
-    if (tab[i] === port) {
-      tab[i] = 0;
-      break;
-    }
-  }
-  if (tab === M._up) M._upn = Math.max(0, M._upn - 1);
-  else M._tpn = Math.max(0, M._tpn - 1);
-}
-
-export function count(out: boolean, bytes: number): void {
-  M._ns[out ? 1 : 0] += bytes;
-  M._ns[out ? 3 : 2]++;
+export function count(out: number, bytes: number): void {
+  NS[out] += bytes;
+  NS[out + 2]++;
 }
 
 /** Parsed without split or regex (no allocation). */
 export function parseIp(s: unknown): number {
   if (typeof s !== "string") return 0;
-  var i = s.indexOf("::ffff:") === 0 ? 7 : 0;
   var ip = 0,
     v = -1,
     dots = 0;
-  for (; i <= s.length; i++) {
-    var c = i < s.length ? s.charCodeAt(i) : 46;
-    if (c >= 48 && c <= 57) {
-      v = v < 0 ? c - 48 : v * 10 + c - 48;
+  for (var i = s.indexOf("::ffff:") ? 0 : 7; i <= s.length; i++) {
+    var c = s.charCodeAt(i) - 48; // NaN past the end
+    if (c >= 0 && c <= 9) {
+      v = (v < 0 ? 0 : v * 10) + c;
       if (v > 255) return 0;
-    } else if (c === 46 && v >= 0 && dots < 4) {
-      ip = ip * 256 + v;
+    } else if (v < 0 || (c === c && c !== -2)) return 0;
+    else {
+      ip = (ip << 8) | v;
       v = -1;
       dots++;
-    } else return 0;
+    }
   }
   return dots === 4 ? ip : 0;
 }

@@ -1,49 +1,27 @@
-// Socket tracking: track(module) wraps Espruino's (or Node's) net, tls or dgram so that its sockets feed
-// the metrics state of ring.ts. No object and no closure per socket: each tracked socket gets one short
-// property (`_d`, its ring ticket), its own `write` (the shared tWrite) and shared module-level listeners
-// that find their state through `this`. The tracker keeps no reference to any socket.
+// Socket tracking: track(mod) wraps Espruino's (or Node's) net, tls or dgram so that its sockets feed the
+// metrics state of ring.ts. No object and no closure per socket: each tracked socket gets one short property
+// (`_d`, its ring ticket), its own `write` (the shared tWrite) and shared module-level listeners that find
+// their state through `this`. The tracker keeps no reference to any socket.
 //
 //   track(mod, resolver?) -> { connect, createServer, createSocket } (those that mod has)
 //     connect(options, onConnect?)  as net.connect / tls.connect (options form). A host given as a name is
 //        resolved first by resolver(host, cb(ip?)) (default: Wifi.getHostByName on Espruino boards, dns.lookup
 //        on Node), then the socket connects to that address, which is what the report shows. Meanwhile the
-//        caller holds a stand-in socket (on/emit/write/end; writes are queued) that forwards every
-//        event of the real one; a failed lookup arrives as its `error` event, then `close`.
+//        caller holds a stand-in socket (on, write, end) that queues those calls and replays them on the real
+//        socket, in order, once it exists: listeners then run on the real socket. A failed lookup reaches the
+//        listeners as `error`, then `close`.
 //     createServer(onConnection?)   accepted sockets count as established connections (remote address when
 //        the platform gives one: socket.remoteAddress on Node); listen(port) / close() in the TCP port table
 //     createSocket(type, onMessage?) dgram: bind(port) / close() in the UDP port table; send and message counted
 // Slots: taken at connect (state connecting), established on `connect`, released exactly once on the first of
-// close / end / error. Every write call and data/message event counts one packet and its bytes.
-import { M, take, established, release, portAdd, portDel, count, parseIp } from "./ring";
+// close / end / error. Every write/send call and data/message event counts one packet and its bytes.
+import { take, established, release, listening, count, parseIp, TP, UP } from "./ring";
 import { utf8Length } from "../common/utf8";
 
 export type Resolver = (host: string, cb: (ip?: string) => void) => void;
 
-/** The platform's resolver: null when none, undefined until looked up. */
-var platform: Resolver | null | undefined;
-
-function defaultResolver(): Resolver | null {
-  if (platform === void 0) {
-    platform = null;
-    try {
-      // the Linux build of Espruino has no Wifi module: require throws there, as on Node
-      var wifi = require("Wifi");
-      if (wifi.getHostByName) platform = wifi.getHostByName.bind(wifi);
-    } catch (e) {
-      try {
-        var dns = require("dns");
-        platform = function (host, cb) {
-          dns.lookup(host, 4, function (err: unknown, ip: string) {
-            cb(err ? void 0 : ip);
-          });
-        };
-      } catch (e2) {
-        // no resolver: hostnames go to the module as they are, and the address stays unknown
-      }
-    }
-  }
-  return platform;
-}
+/** The platform's resolver: 0 when none, undefined until looked up. */
+var platform: Resolver | 0 | undefined;
 
 export function track(mod: any, resolver?: Resolver): any {
   var t: any = { _m: mod, _r: resolver };
@@ -53,19 +31,20 @@ export function track(mod: any, resolver?: Resolver): any {
   return t;
 }
 
-/** Byte length of written or received data: a (byte) string, Buffer or typed array. */
-function size(d: any): number {
-  return d ? (typeof d === "string" ? utf8Length(d) : d.length || d.byteLength || 0) : 0;
-}
-
 /** The method name of this object's prototype (the module's own), applied to args. */
 function proto(o: any, name: string, args: IArguments): any {
   return Object.getPrototypeOf(o)[name].apply(o, args);
 }
 
+/** Byte length of written or received data: a (byte) string, Buffer, typed array or ArrayBuffer. */
+function size(d: any): number {
+  return d ? (typeof d === "string" ? utf8Length(d) : d.length || d.byteLength || 0) : 0;
+}
+
+/** write of a socket, send of a dgram socket (_t set): one packet out. */
 function tWrite(this: any, d: any): any {
-  count(true, size(d));
-  return proto(this, "write", arguments);
+  count(1, size(d));
+  return proto(this, this._t ? "send" : "write", arguments);
 }
 
 function onConnect(this: any): void {
@@ -73,7 +52,7 @@ function onConnect(this: any): void {
 }
 
 function onData(this: any, d: any): void {
-  count(false, size(d));
+  count(0, size(d));
 }
 
 function onGone(this: any): void {
@@ -85,8 +64,8 @@ function onGone(this: any): void {
 }
 
 /** Starts tracking socket s: ring ticket, write counting, lifecycle listeners. */
-function hook(s: any, ip: number, port: number, lp: number, st: number): void {
-  s._d = take(ip, port, lp, st);
+function hook(s: any, ip: number, port: any, lp: number, st: number): void {
+  s._d = take(ip, +port || 0, lp, st);
   s.write = tWrite;
   s.on("connect", onConnect);
   s.on("data", onData);
@@ -96,174 +75,139 @@ function hook(s: any, ip: number, port: number, lp: number, st: number): void {
 }
 
 function tConnect(this: any, opts: any, cb?: any): any {
-  var mod = this._m;
-  var host = opts && opts.host;
-  var port = (opts && +opts.port) || 0;
-  var ip = parseIp(host);
-  var r = this._r || defaultResolver();
+  var mod = this._m,
+    host = opts.host,
+    ip = parseIp(host),
+    r = this._r || platform,
+    o: any = {};
+  if (r === void 0) {
+    r = platform = 0;
+    try {
+      // the Linux build of Espruino has no Wifi module: require throws there, as on Node
+      var wifi = require("Wifi");
+      r = platform = wifi.getHostByName.bind(wifi);
+    } catch (e) {
+      try {
+        var dns = require("dns");
+        r = platform = function (h, f) {
+          dns.lookup(h, 4, function (err: unknown, a: string) {
+            f(err ? void 0 : a);
+          });
+        };
+      } catch (e2) {
+        // no resolver: hostnames go to the module as they are, and the address stays unknown
+      }
+    }
+  }
   if (ip || !host || !r) {
     var s = mod.connect(opts, cb);
-    hook(s, ip, port, 0, 1);
+    hook(s, ip, opts.port, 0, 1);
     return s;
   }
   // a hostname: a stand-in socket now, the real one once the address is known
   var p: any = Object.create(Stand);
-  p._e = {};
-  p._q = [];
-  if (cb) p.on("connect", cb);
-  var o: any = {};
+  p._q = cb ? ["connect", cb] : [];
   for (var k in opts) o[k] = opts[k];
-  if (!o.servername) o.servername = host;
+  o.servername = o.servername || host;
   setTimeout(function () {
     try {
       r(host, function (addr?: string) {
         resolved(p, mod, o, addr);
       });
     } catch (e) {
-      resolved(p, mod, o, void 0);
+      resolved(p, mod, o);
     }
   }, 0);
   return p;
 }
 
-/** Events forwarded from the real socket to its stand-in. */
-var FWD = ["connect", "data", "drain", "end", "close", "error"];
-var forward: Array<(a?: any) => void> = [];
-for (var i = 0; i < FWD.length; i++) forward.push(forwarder(FWD[i]));
-
-function forwarder(ev: string): (a?: any) => void {
-  return function (this: any, a?: any) {
-    if (this._p) this._p.emit(ev, a);
-  };
+/** Stand-in socket p: queued call (k: event name for on, 0 write, 1 end) passed on to the real socket or
+ * queued until it exists. */
+function call(p: any, k: any, v?: any): any {
+  var s = p._s,
+    q = p._q;
+  if (s) return k === 1 ? s.end() : k ? s.on(k, v) : s.write(v);
+  if (q) q.push(k, v);
+  return true;
 }
 
 function resolved(p: any, mod: any, o: any, addr?: string): void {
-  if (p._s) return;
-  if (p._x) return p.emit("close", false);
-  var ip = parseIp(addr);
-  var s: any;
+  var q = p._q,
+    ip = parseIp(addr),
+    i;
+  if (!q) return; // the resolver answered twice
+  p._q = 0;
   try {
     if (!ip) throw new Error("cannot resolve " + o.servername);
     o.host = addr;
-    s = mod.connect(o);
+    p._s = mod.connect(o);
   } catch (e) {
-    p._q = null;
-    p.emit("error", e);
-    return p.emit("close", true);
+    for (i = 0; i < q.length; i += 2) if (q[i] === "error") q[i + 1].call(p, e);
+    for (i = 0; i < q.length; i += 2) if (q[i] === "close") q[i + 1].call(p, true);
+    return;
   }
-  hook(s, ip, +o.port || 0, 0, 1);
-  s._p = p;
-  p._s = s;
-  for (var i = 0; i < FWD.length; i++) s.on(FWD[i], forward[i]);
-  for (i = 0; i < p._q.length; i++) s.write(p._q[i]);
-  p._q = null;
+  hook(p._s, ip, o.port, 0, 1);
+  for (i = 0; i < q.length; i += 2) call(p, q[i], q[i + 1]);
 }
 
-/** The stand-in socket's methods (its prototype). Listeners in _e, queued writes in _q, real socket _s. */
+/** The stand-in socket's methods (its prototype): queued calls in _q, the real socket in _s. */
 var Stand = {
   on: function (this: any, ev: string, fn: any): any {
-    (this._e[ev] || (this._e[ev] = [])).push(fn);
+    call(this, ev, fn);
     return this;
   },
-  emit: function (this: any, ev: string, a?: any): boolean {
-    var l = this._e[ev];
-    if (!l) return false;
-    l = l.slice();
-    for (var i = 0; i < l.length; i++) l[i].call(this, a);
-    return true;
-  },
-  write: function (this: any, d: any): boolean {
-    if (this._s) return this._s.write(d);
-    if (this._q) this._q.push(d);
-    return true;
+  write: function (this: any, d: any): any {
+    return call(this, 0, d);
   },
   end: function (this: any): void {
-    if (this._s) this._s.end();
-    else this._x = true;
+    call(this, 1);
   },
 };
 
-/** Listening port of server or dgram socket o (kept in o._l), in table tab. */
-function listenOn(o: any, tab: Uint16Array, port: any): void {
-  if (typeof port === "object" && port) port = port.port;
-  if (!(port > 0)) {
-    try {
-      var a = o.address && o.address();
-      port = a && a.port;
-    } catch (e) {
-      // not bound yet (Node's dgram before 'listening'): the port stays unknown
-    }
-  }
-  if (port > 0 && !o._l) {
-    o._l = port;
-    portAdd(tab, port);
-  } else if (!(port > 0) && o.on) {
-    // Node's listen(0) / bind(0): the port is known once listening
-    o.on("listening", tab === M._tp ? onTcpListening : onUdpListening);
-  }
+/** listen / bind of a tracked server or dgram socket o (its table in o._t, its port kept in o._l). */
+function tListen(this: any, port: any): any {
+  var r = proto(this, this._t === TP ? "listen" : "bind", arguments);
+  onListening.call(this, port || 0);
+  return r;
 }
 
-function onTcpListening(this: any): void {
-  listenOn(this, M._tp, 0);
+/** Records the listening port; unknown (Node's listen(0) / bind(0)), it is read once listening (port
+ * undefined: called as the `listening` listener). */
+function onListening(this: any, port?: any): void {
+  if (port === void 0) port = this.address();
+  if (port && port.port) port = port.port;
+  if (!(port > 0)) this.on("listening", onListening);
+  else if (!this._l) listening(this._t, (this._l = port), true);
 }
 
-function onUdpListening(this: any): void {
-  listenOn(this, M._up, 0);
+function tClose(this: any): any {
+  if (this._l) listening(this._t, this._l, false), (this._l = 0);
+  return proto(this, "close", arguments);
 }
 
-function listenOff(o: any, tab: Uint16Array): void {
-  if (o._l) {
-    portDel(tab, o._l);
-    o._l = 0;
-  }
+/** Gives server or dgram socket o its listening port table tab: listen/bind and close wrapped. */
+function ports(o: any, tab: Uint16Array, bind: string): any {
+  o._t = tab;
+  o[bind] = tListen;
+  o.close = tClose;
+  return o;
 }
 
 function tCreateServer(this: any, cb?: any): any {
   var srv: any = this._m.createServer(function (s: any) {
     try {
-      hook(s, parseIp(s.remoteAddress), s.remotePort || 0, srv._l || s.localPort || 0, 2);
+      hook(s, parseIp(s.remoteAddress), s.remotePort, srv._l || s.localPort || 0, 2);
     } catch (e) {
       // never throw into the platform's accept path
     }
     if (cb) cb(s);
   });
-  srv.listen = tListen;
-  srv.close = tServerClose;
-  return srv;
-}
-
-function tListen(this: any, port: any): any {
-  var r = proto(this, "listen", arguments);
-  listenOn(this, M._tp, port);
-  return r;
-}
-
-function tServerClose(this: any): any {
-  listenOff(this, M._tp);
-  return proto(this, "close", arguments);
+  return ports(srv, TP, "listen");
 }
 
 function tCreateSocket(this: any, type: any, cb?: any): any {
-  var s = this._m.createSocket(type, cb);
-  s.bind = tBind;
-  s.close = tUdpClose;
-  s.send = tSend;
+  var s = ports(this._m.createSocket(type, cb), UP, "bind");
+  s.send = tWrite;
   s.on("message", onData);
   return s;
-}
-
-function tBind(this: any, port: any): any {
-  var r = proto(this, "bind", arguments);
-  listenOn(this, M._up, port);
-  return r;
-}
-
-function tUdpClose(this: any): any {
-  listenOff(this, M._up);
-  return proto(this, "close", arguments);
-}
-
-function tSend(this: any, d: any): any {
-  count(true, size(d));
-  return proto(this, "send", arguments);
 }

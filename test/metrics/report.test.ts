@@ -41,7 +41,8 @@ function decode(t: any, bytes: Uint8Array, json: boolean, long: boolean): any {
     doc = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
   } else {
     const raw = cborg.decode(bytes, { strict: true, useMaps: false, rejectDuplicateMapKeys: true });
-    t.deepEqual(Buffer.from(cborg.encode(raw)), Buffer.from(bytes), 'canonical: re-encoding gives the same bytes');
+    // floats are always float64 (0xfb): canonical integers and lengths, checked byte for byte
+    t.deepEqual(Buffer.from(cborg.encode(raw, { float64: true })), Buffer.from(bytes), 'canonical: re-encoding gives the same bytes');
     doc = numbers(raw); // cborg gives a BigInt above 2^53 - 1
     t.deepEqual(CBOR.decode(bytes.slice().buffer), doc, 'cbor-js agrees with cborg');
   }
@@ -186,5 +187,14 @@ for (const [name, d] of impls) {
     t.is(d.writeReport(buf, false, false, ALL, 1, { x: { string_list: [1] } }), -3);
     t.is(d.writeReport(buf, false, false, ALL, 1, () => { throw new Error('x'); }), -3);
     t.true(d.writeReport(buf, true, false, ALL, 2 ** 53, { x: { number: -1.25 } }) > 0);
+  });
+
+  test.serial(`${name}: non-integer numbers are CBOR float64, integers the shortest head`, (t) => {
+    const buf = new Uint8Array(512);
+    const len = d.writeReport(buf, false, false, 0x200, 1, { f: { number_list: [0.5, -1.25, 1e300, 1, 255, -256] } });
+    const doc = decode(t, buf.subarray(0, len), false, false);
+    t.deepEqual(doc.custom_metrics.f[0].number_list, [0.5, -1.25, 1e300, 1, 255, -256]);
+    const tail = Buffer.from(buf.subarray(len - 33, len)).toString('hex');
+    t.is(tail, '86' + 'fb3fe0000000000000' + 'fbbff4000000000000' + 'fb7e37e43c8800759c' + '01' + '18ff' + '38ff');
   });
 }
