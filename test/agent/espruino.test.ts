@@ -1,0 +1,62 @@
+// The agent in build/defender.js on a real Espruino interpreter (ESPRUINO names it): loaded from Storage, driven
+// by a mock client written in the script (answers in CBOR built by hand), 100 reports at 0.2 s: events decoded,
+// report ids increasing and reserved in Storage, no memory growth between 10 and 100 reports. Skipped without
+// ESPRUINO.
+import test from 'ava';
+import { espruino, skipMessage, scratch, storageWriteBundle, runScript } from '../helpers/espruino.ts';
+
+const run = espruino ? test : test.skip;
+if (!espruino) console.log('agent on Espruino: ' + skipMessage);
+
+const script = `
+var m0 = process.memory().usage;
+var d = require("defender");
+var subs = [], n = 0, ids = [], bad = 0;
+function u64(v) { var s = ""; for (var i = 0; i < 8; i++) { s = String.fromCharCode(v % 256) + s; v = Math.floor(v / 256); } return "\\x1b" + s; }
+var c = {
+  subscribe: function (t, q, cb) { subs.push(t); cb(); },
+  unsubscribe: function (t) { subs.push("-" + t); },
+  publish: function (t, m, q, cb) {
+    // the report id: the integer after the key "rid" of the CBOR report
+    var s = E.toString(m), i = s.indexOf("rid") + 3, b = s.charCodeAt(i), a = b & 31, l = a < 24 ? 0 : 1 << (a - 24), v = l ? 0 : a;
+    for (var k = 1; k <= l; k++) v = v * 256 + s.charCodeAt(i + k);
+    if (ids.length && v <= ids[ids.length - 1]) bad++;
+    ids.push(v);
+    cb();
+    var rej = ids.length % 3 === 0;
+    setTimeout(function () {
+      c.emit("message", { topic: t + (rej ? "/rejected" : "/accepted"), message: (rej ? "\\xa3" : "\\xa2") + "\\x68reportId" + u64(v) +
+        "\\x66status" + (rej ? "\\x68REJECTED\\x6dstatusDetails\\xa2\\x69ErrorCode\\x69Throttled\\x6cErrorMessage\\x62hi" : "\\x68ACCEPTED") });
+    }, 5);
+  },
+};
+var seen = {};
+var rc = d.start({ mqtt: c, thingName: "esp-1", minPeriod: 0.2, period: 0.2, slots: 8, callback: function (ev) {
+  n++;
+  var k = ev.type + ":" + ev.code + ":" + ev.message;
+  if (!seen[k]) { seen[k] = 1; console.log("EVENT " + k); }
+  if (n === 10) console.log("AT10 " + (process.memory().usage - m0));
+  if (n === 100) {
+    console.log("AT100 " + (process.memory().usage - m0));
+    console.log("IDS " + ids.length + " " + bad + " " + (+require("Storage").read("defender.rid") >= ids[ids.length - 1]));
+    console.log("STOP " + d.stop() + " " + subs.join(","));
+  }
+} });
+console.log("START " + rc + " " + d.strerror(rc) + " " + d.start({ mqtt: c, thingName: "x" }) + " " + d.setPeriod(0.1) + " " + d.start);
+`;
+
+run('agent loads from Storage and reports on Espruino: events, ids, no memory growth', async (t) => {
+  const dir = scratch();
+  await runScript(dir, storageWriteBundle('defender') + 'console.log("WRITTEN");\n');
+  const r = await runScript(dir, script, 60000);
+  t.regex(r.out, /START 0 SUCCESS 2 3/, r.out);
+  t.regex(r.out, /EVENT 1:0:/);
+  t.regex(r.out, /EVENT 2:Throttled:hi/);
+  t.notRegex(r.out, /EVENT [3-8]:/, 'no failure or unexpected-response event');
+  t.regex(r.out, /IDS 100 0 true/, 'ids strictly increase and Storage holds one above them');
+  t.regex(r.out, /STOP 0 .*-\$aws\/things\/esp-1\/defender\/metrics\/cbor\/accepted,-\$aws\/things\/esp-1\/defender\/metrics\/cbor\/rejected/);
+  const at10 = Number(/AT10 (\d+)/.exec(r.out)?.[1]);
+  const at100 = Number(/AT100 (\d+)/.exec(r.out)?.[1]);
+  t.log(`JsVars after require + 10 reports: ${at10}, after 100: ${at100}`);
+  t.true(at100 <= at10, `no growth: ${at10} -> ${at100}`);
+});
