@@ -1,2 +1,10 @@
-// tinymqtt: the MQTT 3.1.1 client (issue 3 fills it in).
-export var version = "0.1.0";
+// tinymqtt: the Storage module "tinymqtt", an MQTT 3.1.1 client for Espruino (QoS 0 and 1, keep-alive,
+// reconnect, TLS through the transport). The API is a superset of Espruino's tinyMQTT:
+//   create(server, options) -> client: connect() disconnect() publish(topic, message[, qos[, cb]])
+//   subscribe(topic[, qos[, cb]]) unsubscribe(topic[, cb]); events connected, disconnected(reason),
+//   message({topic, message}), published, error(Error). README "MQTT client" lists the options.
+import { Client } from "./client";
+
+export function create(server: string, options?: any): any {
+  return new (Client as any)(server, options);
+}

@@ -1,0 +1,77 @@
+// Fuzz: random and mutated byte streams, split at random points, into build/tinymqtt.js's parser.
+// No exception may escape a socket callback, and the receive buffer stays bounded by max_packet plus
+// one data event.
+import test from 'ava';
+import fc from 'fast-check';
+import FakeTimers from '@sinonjs/fake-timers';
+import { loadTinymqtt, MockTransport, gen } from './helpers.ts';
+
+const MAX = 512;
+const valid = [
+  gen({ cmd: 'publish', topic: 'a/b', payload: Buffer.from('hello'), qos: 0 }),
+  gen({ cmd: 'publish', topic: 'q', payload: Buffer.alloc(200, 3), qos: 1, messageId: 9 }),
+  gen({ cmd: 'puback', messageId: 1 }),
+  gen({ cmd: 'suback', messageId: 2, granted: [1] }),
+  gen({ cmd: 'suback', messageId: 3, granted: [0x80] }),
+  gen({ cmd: 'unsuback', messageId: 4 }),
+  gen({ cmd: 'pingresp' }),
+];
+
+/** Longest string the client holds: its receive buffer is one of them. */
+function longestString(o: any): number {
+  return Math.max(0, ...Object.values(o).map((v) => (typeof v === 'string' ? v.length : 0)));
+}
+
+const chunked = (bytes: fc.Arbitrary<Uint8Array>) =>
+  fc.tuple(bytes, fc.array(fc.nat(), { maxLength: 8 })).map(([b, cuts]) => {
+    const at = [...new Set(cuts.map((c) => c % (b.length + 1)))].sort((x, y) => x - y);
+    const out: Buffer[] = [];
+    let from = 0;
+    for (const c of [...at, b.length]) {
+      out.push(Buffer.from(b.subarray(from, c)));
+      from = c;
+    }
+    return out;
+  });
+
+const randomStream = fc.uint8Array({ maxLength: 2048 });
+const mutatedStream = fc
+  .tuple(fc.array(fc.constantFrom(...valid), { minLength: 1, maxLength: 8 }), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }))
+  .map(([packets, flips]) => {
+    const b = Buffer.concat(packets);
+    for (const [at, v] of flips) b[at % b.length] = v;
+    return new Uint8Array(b);
+  });
+
+test('10,000 random and mutated streams: nothing throws, the buffer stays bounded', (t) => {
+  const clock = FakeTimers.createClock(0);
+  const tm = loadTinymqtt({ clock });
+  let runs = 0;
+  let protocolErrors = 0;
+  let messages = 0;
+  fc.assert(
+    fc.property(fc.oneof(chunked(randomStream), chunked(mutatedStream)), (chunks) => {
+      runs++;
+      const transport = new MockTransport();
+      const c = tm.create('h', { transport, max_packet: MAX, reconnect: false });
+      c.on('error', (e: Error) => {
+        if (/^protocol error/.test(e.message)) protocolErrors++;
+      });
+      c.on('message', () => messages++);
+      c.connect();
+      const s = transport.last;
+      s.emit('open');
+      s.feed({ cmd: 'connack', returnCode: 0 });
+      for (const chunk of chunks) {
+        s.emit('data', chunk);
+        if (longestString(c) > MAX + chunk.length) return false;
+      }
+      c.disconnect();
+      return true;
+    }),
+    { numRuns: 10_000, seed: 20261125 },
+  );
+  t.is(runs, 10_000);
+  t.true(protocolErrors > 1000, `protocol errors seen: ${protocolErrors}`);
+  t.true(messages > 1000, `messages delivered: ${messages}`);
+});
