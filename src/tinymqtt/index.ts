@@ -3,8 +3,4 @@
 //   create(server, options) -> client: connect() disconnect() publish(topic, message[, qos[, cb]])
 //   subscribe(topic[, qos[, cb]]) unsubscribe(topic[, cb]); events connected, disconnected(reason),
 //   message({topic, message}), published, error(Error). README "MQTT client" lists the options.
-import { Client } from "./client";
-
-export function create(server: string, options?: any): any {
-  return new (Client as any)(server, options);
-}
+export { create } from "./client";
