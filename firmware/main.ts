@@ -2,8 +2,8 @@
 // the certificates from Storage, and runs the Device Defender agent on that connection.
 // Settings come from espruino.config.json (baked in by the build); secrets only from Storage.
 //
-// Everything that can fail (Wi-Fi, DNS, TLS, the broker) is logged with its reason and retried with
-// back-off; nothing here throws out of a callback, so the board never enters a crash loop.
+// Everything that can fail (missing secrets, Wi-Fi, DNS, TLS, the broker) is logged with its reason and
+// retried with back-off; nothing here throws out of a callback, so the board never enters a crash loop.
 // The MQTT client is global `mqtt`, for the application's own messages on the same connection
 // (AWS IoT allows one connection per client id).
 import settings from "firmware-settings";
@@ -11,6 +11,7 @@ import settings from "firmware-settings";
 declare var global: any;
 declare function digitalWrite(pin: unknown, value: boolean): void;
 declare var Modules: { addCached(name: string, source: () => void): void } | undefined;
+declare var module: any;
 
 var TAG = "espruino-defender: ";
 var MAX_DELAY = 60000;
@@ -37,7 +38,6 @@ if (typeof Modules !== "undefined") {
   });
   delete global.__tracked;
 }
-declare var module: any;
 
 var wifi: WifiModule | null = null;
 try {
@@ -51,28 +51,28 @@ function status(on: boolean): void {
   if (led && typeof digitalWrite === "function") digitalWrite(led, on);
 }
 
-var wifiDelay = 1000;
-var wifiTimer: TimerHandle = null;
+var delay = 1000;
+var timer: TimerHandle = null;
 var client: any = null;
 var started = false;
 
-/** Calls fn after the current back-off, and doubles it (capped). */
-function retryWifi(reason: string): void {
-  if (wifiTimer) return;
-  log(reason + "; retrying Wi-Fi in " + wifiDelay / 1000 + " s");
-  wifiTimer = setTimeout(function () {
-    wifiTimer = null;
-    joinWifi();
-  }, wifiDelay);
-  wifiDelay = Math.min(wifiDelay * 2, MAX_DELAY);
+/** Logs why, and calls fn again after the back-off (1 s doubling to 60 s; reset on success). */
+function retry(why: string, fn: () => void): void {
+  if (timer) return;
+  log(why + "; retrying in " + delay / 1000 + " s");
+  timer = setTimeout(function () {
+    timer = null;
+    fn();
+  }, delay);
+  delay = Math.min(delay * 2, MAX_DELAY);
 }
 
 function joinWifi(): void {
   var password = Storage.read(settings.passwordFile);
   try {
     wifi!.connect(settings.ssid, { password: password || "" }, function (err) {
-      if (err) return retryWifi("Wi-Fi " + settings.ssid + " failed: " + err);
-      wifiDelay = 1000;
+      if (err) return retry("Wi-Fi " + settings.ssid + " failed: " + err, joinWifi);
+      delay = 1000;
       log("Wi-Fi " + settings.ssid + " up");
       try {
         wifi!.setSNTP("pool.ntp.org", 0);
@@ -82,14 +82,15 @@ function joinWifi(): void {
       connectMqtt();
     });
   } catch (e) {
-    retryWifi("Wi-Fi " + settings.ssid + " failed: " + e);
+    retry("Wi-Fi " + settings.ssid + " failed: " + e, joinWifi);
   }
 }
 
+/** The agent's events (README, "Agent API": 1 accepted, 2 rejected, others with a code and message). */
 function onEvent(ev: any): void {
-  if (ev.type === defender.METRICS_ACCEPTED) log("report " + ev.reportId + " accepted");
-  else if (ev.type === defender.METRICS_REJECTED) log("report " + ev.reportId + " rejected: " + ev.errorCode + " " + ev.errorMessage);
-  else log("defender event " + ev.type + (ev.reportId ? " for report " + ev.reportId : ""));
+  if (ev.type === 1) log("report " + ev.reportId + " accepted");
+  else if (ev.type === 2) log("report " + ev.reportId + " rejected: " + ev.code + " " + ev.message);
+  else log("defender event " + ev.type + (ev.reportId ? " for report " + ev.reportId : "") + (ev.code ? ": " + ev.code : "") + (ev.message ? " " + ev.message : ""));
 }
 
 function connectMqtt(): void {
@@ -97,7 +98,8 @@ function connectMqtt(): void {
   var cert = Storage.read(settings.certFile);
   var key = Storage.read(settings.keyFile);
   var ca = Storage.read(settings.caFile);
-  if (!cert || !key || !ca) return log("cannot connect without the device certificate, key and CA");
+  if (!cert || !key || !ca) return retry("cannot connect without the device certificate, key and CA (npm run provision)", connectMqtt);
+  delay = 1000;
   client = tinymqtt.create(settings.endpoint, {
     port: settings.mqttPort,
     client_id: settings.thingName,
@@ -130,8 +132,8 @@ function connectMqtt(): void {
     status(false);
     log("MQTT disconnected" + (reason ? ": " + reason : "") + "; tinymqtt retries");
   });
-  client.on("error", function (err: unknown) {
-    log("MQTT error: " + err);
+  client.on("error", function (err: any) {
+    log("MQTT error: " + (err && err.message ? err.message : err));
   });
   client.connect();
 }
@@ -148,7 +150,7 @@ if (!wifi) {
 } else {
   wifi.on("disconnected", function () {
     status(false);
-    retryWifi("Wi-Fi " + settings.ssid + " lost");
+    retry("Wi-Fi " + settings.ssid + " lost", joinWifi);
   });
   joinWifi();
 }

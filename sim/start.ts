@@ -1,5 +1,5 @@
 // `npm start`: the local Device Defender service on a free loopback port (or an external broker), and N simulated
-// devices, each running the built build/tinymqtt.js + build/defender.js in Node (sim/ shims for the Espruino
+// devices, each running the built build/tinymqtt.js + build/defender.js in Node (sim/board.ts stands in for the Espruino
 // globals). Each device opens and closes real TCP connections to a local echo server, listens on a TCP and a UDP
 // port, and reports on a short period (minPeriod lowered). Every report is shown decoded, per device, with the
 // service's verdict, until Ctrl-C (or --reports N verdicts per device).
@@ -9,9 +9,7 @@ import { parseArgs } from 'node:util';
 import { createServer as createNetServer, type Server } from 'node:net';
 import mqtt from 'mqtt';
 import * as cborg from 'cborg';
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { board } from './board.ts';
 
 export interface Options {
   format: 'cbor' | 'json';
@@ -88,16 +86,6 @@ function decodePayload(buf: Buffer, json: boolean): any {
   }
 }
 
-const build = join(import.meta.dirname, '..', 'build');
-
-/** A fresh instance of a built bundle (each device has its own agent state), with Espruino's globals. */
-function load(name: string, req: (m: string) => any): any {
-  const file = join(build, name + '.js');
-  const module = { exports: {} as any };
-  new Function('module', 'exports', 'require', readFileSync(file, 'utf8'))(module, module.exports, req);
-  return module.exports;
-}
-
 interface DeviceOptions {
   thing: string;
   host: string;
@@ -118,12 +106,10 @@ const EVENTS = ['', 'accepted', 'rejected', 'publish failed', 'subscribe failed'
 /** One simulated device: its own tinymqtt + defender, a tracked net, traffic to the echo server, a listening TCP
  * and UDP port, the agent reporting every `period` seconds (minPeriod lowered: a local collector). */
 async function startDevice(o: DeviceOptions): Promise<Device> {
-  const nodeRequire = createRequire(join(build, 'defender.js'));
-  const files: Record<string, string> = {};
-  const storage = { read: (n: string) => files[n], write: (n: string, v: string) => ((files[n] = String(v)), true), erase: (n: string) => delete files[n], list: () => Object.keys(files) };
-  const req = (m: string) => (m === 'Storage' ? storage : m === 'net' || m === 'tls' || m === 'dgram' ? nodeRequire('node:' + m) : nodeRequire(m));
-  const d = load('defender', req);
-  const tm = load('tinymqtt', req);
+  const b = board();
+  const req = b.require;
+  const d = req('defender');
+  const tm = req('tinymqtt');
   const net = d.track(req('net'));
   const client = tm.create(o.host, { port: o.port, client_id: o.thing, keep_alive: 30, transport: net });
   const srv = net.createServer((s: any) => {

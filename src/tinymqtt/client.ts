@@ -74,7 +74,9 @@ export function create(server: string, o?: any): any {
   function send(p: string): void {
     tx = 0;
     try {
-      sock.write(p, "binary"); // "binary": Node writes the byte string as bytes; Espruino ignores it
+      // Espruino writes a byte string as its bytes; Node would write it as UTF-8, so it gets a Buffer (whatever
+      // wraps the socket: a tracked one, a stand-in waiting for DNS, passes it on as it is)
+      sock.write(typeof Buffer != "undefined" ? Buffer.from(p, "latin1") : p);
     } catch (e) {
       down("write failed: " + e);
     }

@@ -11,6 +11,8 @@ export const mosquittoPath = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto'].find(
 
 export interface Mosquitto {
   port: number;
+  /** With `plainListener`: a second, plain TCP listener (for a local service beside TLS devices). */
+  plainPort?: number;
   process: ChildProcess;
   /** What mosquitto printed, for failure messages. */
   log(): string;
@@ -21,6 +23,8 @@ export interface MosquittoOptions {
   /** TLS like AWS IoT: TLS 1.2, client certificate required. */
   tls?: Pki;
   port?: number;
+  /** Also listen on a free port without TLS. */
+  plainListener?: boolean;
 }
 
 function waitForPort(port: number, deadline: number): Promise<void> {
@@ -57,6 +61,8 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
       'tls_version tlsv1.2',
     );
   }
+  const plainPort = opts.plainListener ? await freePort() : undefined;
+  if (plainPort) lines.push(`listener ${plainPort} 127.0.0.1`);
   const conf = join(dir, 'mosquitto.conf');
   writeFileSync(conf, lines.join('\n') + '\n');
   const child = spawn(mosquittoPath, ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -66,12 +72,14 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   try {
     await waitForPort(port, Date.now() + 5000);
+    if (plainPort) await waitForPort(plainPort, Date.now() + 5000);
   } catch (err) {
     child.kill('SIGKILL');
     throw new Error(`${(err as Error).message}: ${output}`);
   }
   return {
     port,
+    plainPort,
     process: child,
     log: () => output,
     async stop() {

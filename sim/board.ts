@@ -1,0 +1,103 @@
+// A simulated Espruino board in Node: runs the built bundles with the globals and built-in modules they use on
+// the device. Storage is an in-memory file table; net, tls and dgram are Node's; Wifi is whatever the caller
+// gives (none by default, as on Espruino's Linux build); require("tinymqtt") / require("defender") load the
+// bundles from the build folder, once per board, as the board loads its Storage modules.
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+
+export const buildDir = join(import.meta.dirname, '..', 'build');
+
+export interface BoardOptions {
+  /** Folder holding tinymqtt.js, defender.js and firmware.js (default build/). */
+  build?: string;
+  /** Storage files at start. */
+  files?: Record<string, string>;
+  /** The Wifi module (connect, on, setSNTP, getHostByName), or none. */
+  wifi?: any;
+  /** Where console.log goes (default: nowhere). */
+  log?: (line: string) => void;
+}
+
+export interface Board {
+  files: Record<string, string>;
+  /** The board's require: built-in modules and the Storage modules. */
+  require(name: string): any;
+  /** Runs build/NAME.js as the board's application (an IIFE bundle such as firmware.js). */
+  run(name: string): void;
+  /** The board's global object (the firmware puts `mqtt` there). */
+  global: Record<string, any>;
+  /** Powers the board off: every timer its code set is cleared, and the MQTT client the firmware made global
+   * is disconnected. */
+  stop(): void;
+}
+
+export function board(opts: BoardOptions = {}): Board {
+  const dir = opts.build ?? buildDir;
+  const files = opts.files ?? {};
+  const nodeRequire = createRequire(join(dir, 'defender.js'));
+  const storage = {
+    read: (n: string) => files[n],
+    write: (n: string, v: any) => ((files[n] = String(v)), true),
+    erase: (n: string) => void delete files[n],
+    list: () => Object.keys(files),
+  };
+  const modules: Record<string, any> = {};
+  const console = { log: (...a: unknown[]) => opts.log?.(a.join(' ')) };
+  const global: Record<string, any> = {};
+  const source = (name: string) => readFileSync(join(dir, name + '.js'), 'utf8');
+  // the board's timers, so that stop() can clear them
+  const timers = new Set<any>();
+  const setT = (f: () => void, ms: number) => {
+    const h = setTimeout(() => {
+      timers.delete(h);
+      f();
+    }, ms);
+    timers.add(h);
+    return h;
+  };
+  const setI = (f: () => void, ms: number) => {
+    const h = setInterval(f, ms);
+    timers.add(h);
+    return h;
+  };
+  const clear = (h: any) => {
+    timers.delete(h);
+    clearTimeout(h);
+  };
+  const names = ['require', 'console', 'setTimeout', 'setInterval', 'clearTimeout', 'clearInterval'];
+  const globals = () => [req, console, setT, setI, clear, clear];
+  const req = (m: string): any => {
+    if (m === 'Storage') return storage;
+    if (m === 'Wifi') {
+      if (!opts.wifi) throw new Error('Module Wifi not found');
+      return opts.wifi;
+    }
+    if (m === 'net' || m === 'tls' || m === 'dgram') return nodeRequire('node:' + m);
+    if (m === 'tinymqtt' || m === 'defender') {
+      if (!modules[m]) {
+        const module = { exports: {} as any };
+        new Function('module', 'exports', ...names, source(m))(module, module.exports, ...globals());
+        modules[m] = module.exports;
+      }
+      return modules[m];
+    }
+    return nodeRequire(m);
+  };
+  return {
+    files,
+    require: req,
+    global,
+    run(name: string) {
+      new Function('global', ...names, source(name))(global, ...globals());
+    },
+    stop() {
+      try {
+        global.mqtt?.disconnect();
+      } finally {
+        for (const h of timers) clearTimeout(h);
+        timers.clear();
+      }
+    },
+  };
+}
