@@ -20,6 +20,7 @@ const expected: Record<string, RegExp> = {
   'reject-let.js': /not ECMAScript 5/,
   'reject-ts-helper.js': /TypeScript helper __extends/,
   'reject-use-before-declaration.js': /^2:\d+ function f used above its declaration/,
+  'reject-var-before-declaration.js': /^3:\d+ var i used above its declaration/,
 };
 
 test('every reject fixture has an expectation, and every expectation a fixture', (t) => {

@@ -66,6 +66,52 @@ function useBeforeDeclaration(body, report) {
   });
 }
 
+/** Espruino does not hoist `var` either: a name assigned or read in a function above its `var` statement is a
+ * global there (or the enclosing scope's), not the local. Minifiers produce this when they fold an initializer
+ * into a first use and leave the `var` to a later statement. Nested functions are scopes of their own. */
+function varUseBeforeDeclaration(fn, report) {
+  const params = new Set((fn.params || []).map((p) => p.name));
+  const declared = new Map(); // name -> start of its first declarator
+  const uses = []; // [identifier, is it a declarator's own id]
+  const visit = (node) =>
+    recursive(node, null, {
+      Function(f, st, c) {
+        if (f !== fn) return; // its own scope, checked on its own
+        for (const stmt of f.body.body || []) c(stmt, st, 'Statement');
+      },
+      VariableDeclarator(d, st, c) {
+        if (!declared.has(d.id.name)) declared.set(d.id.name, d.start);
+        if (d.init) c(d.init, st, 'Expression');
+      },
+      CatchClause(cl, st, c) {
+        if (cl.param) params.add(cl.param.name);
+        c(cl.body, st, 'Statement');
+      },
+      Identifier(id) {
+        uses.push(id);
+      },
+      VariablePattern(id) {
+        uses.push(id); // an assignment's target
+      },
+      MemberExpression(m, st, c) {
+        c(m.object, st, 'Expression');
+        if (m.computed) c(m.property, st, 'Expression');
+      },
+      Property(p, st, c) {
+        if (p.computed) c(p.key, st, 'Expression');
+        c(p.value, st, 'Expression');
+      },
+    });
+  visit(fn);
+  for (const id of uses) {
+    const at = declared.get(id.name);
+    if (at !== undefined && id.start < at && !params.has(id.name)) {
+      report(id, `var ${id.name} used above its declaration (Espruino does not hoist var)`);
+      declared.delete(id.name);
+    }
+  }
+}
+
 /** Returns a list of problems (empty when the code passes). */
 export function checkEspruinoCompat(code) {
   let ast;
@@ -78,6 +124,7 @@ export function checkEspruinoCompat(code) {
   const bindings = [];
   const report = (node, text) => problems.push(`${where(code, node)} ${text}`);
   useBeforeDeclaration(ast.body, report);
+  varUseBeforeDeclaration({ type: 'Function', params: [], body: ast }, report);
   ancestor(ast, {
     LabeledStatement(node) {
       report(node, `labelled statement "${node.label.name}:" (fails on Espruino)`);
@@ -86,7 +133,10 @@ export function checkEspruinoCompat(code) {
       bindings.push(node.id);
     },
     Function(node) {
-      if (node.body.type === 'BlockStatement') useBeforeDeclaration(node.body.body, report);
+      if (node.body.type === 'BlockStatement') {
+        useBeforeDeclaration(node.body.body, report);
+        varUseBeforeDeclaration(node, report);
+      }
       if (node.id) bindings.push(node.id);
       for (const p of node.params) bindings.push(p);
     },

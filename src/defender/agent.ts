@@ -197,9 +197,11 @@ function cbor(): any {
   var c = _s.charCodeAt(_i++),
     t = c >> 5,
     n = c & 31,
+    l,
+    k,
     v: any;
   if (n > 27 || c !== c) throw 0;
-  if (n > 23) for (var l = 1 << (n - 24), n = 0; l--; ) n = n * 256 + _s.charCodeAt(_i++);
+  if (n > 23) for (l = 1 << (n - 24), n = 0; l--; ) n = n * 256 + _s.charCodeAt(_i++);
   if (t < 2) return t ? -1 - n : n;
   if (t < 4) {
     v = _s.substr(_i, n);
@@ -208,7 +210,7 @@ function cbor(): any {
   }
   if (t > 5) return t < 7 ? cbor() : n === 20 ? false : n === 21 ? true : null;
   v = t < 5 ? [] : {};
-  for (var k = 0; k < n; k++) {
+  for (k = 0; k < n; k++) {
     if (t < 5) v.push(cbor());
     else v[cbor()] = cbor();
   }

@@ -118,18 +118,21 @@ function digits(n: number): void {
 }
 
 export function wNum(n: number): void {
-  var int = n % 1 === 0 && n <= 9007199254740992 && n >= -9007199254740992;
+  // every var declared up front: Espruino does not hoist var, and the minifier may reorder the branches
+  var int = n % 1 === 0 && n <= 9007199254740992 && n >= -9007199254740992,
+    i,
+    s;
   if (!wj) {
     if (int) return n < 0 ? head(1, -1 - n) : head(0, n);
     put(0xfb);
     f64[0] = n;
     // typed arrays are little-endian on every target (x86, ARM, Xtensa)
-    for (var i = 8; i--; ) put(f8[i]);
+    for (i = 8; i--; ) put(f8[i]);
     return;
   }
   sep();
   if (!int) {
-    var s = String(n);
+    s = String(n);
     for (i = 0; i < s.length; i++) put(s.charCodeAt(i));
     return;
   }

@@ -11,7 +11,7 @@ if (!espruino) console.log('agent on Espruino: ' + skipMessage);
 const script = `
 var m0 = process.memory().usage;
 var d = require("defender");
-var subs = [], n = 0, ids = [], bad = 0;
+var subs = [], n = 0, count = 0, last = 0, bad = 0; // no list of ids: the script must not grow either
 function u64(v) { var s = ""; for (var i = 0; i < 8; i++) { s = String.fromCharCode(v % 256) + s; v = Math.floor(v / 256); } return "\\x1b" + s; }
 var c = {
   subscribe: function (t, q, cb) { subs.push(t); cb(); },
@@ -20,10 +20,11 @@ var c = {
     // the report id: the integer after the key "rid" of the CBOR report
     var s = E.toString(m), i = s.indexOf("rid") + 3, b = s.charCodeAt(i), a = b & 31, l = a < 24 ? 0 : 1 << (a - 24), v = l ? 0 : a;
     for (var k = 1; k <= l; k++) v = v * 256 + s.charCodeAt(i + k);
-    if (ids.length && v <= ids[ids.length - 1]) bad++;
-    ids.push(v);
+    if (count && v <= last) bad++;
+    last = v;
+    count++;
     cb();
-    var rej = ids.length % 3 === 0;
+    var rej = count % 3 === 0;
     setTimeout(function () {
       c.emit("message", { topic: t + (rej ? "/rejected" : "/accepted"), message: (rej ? "\\xa3" : "\\xa2") + "\\x68reportId" + u64(v) +
         "\\x66status" + (rej ? "\\x68REJECTED\\x6dstatusDetails\\xa2\\x69ErrorCode\\x69Throttled\\x6cErrorMessage\\x62hi" : "\\x68ACCEPTED") });
@@ -38,7 +39,7 @@ var rc = d.start({ mqtt: c, thingName: "esp-1", minPeriod: 0.2, period: 0.2, slo
   if (n === 10) console.log("AT10 " + (process.memory().usage - m0));
   if (n === 100) {
     console.log("AT100 " + (process.memory().usage - m0));
-    console.log("IDS " + ids.length + " " + bad + " " + (+require("Storage").read("defender.rid") >= ids[ids.length - 1]));
+    console.log("IDS " + count + " " + bad + " " + (+require("Storage").read("defender.rid") >= last));
     console.log("STOP " + d.stop() + " " + subs.join(","));
   }
 } });
