@@ -39,8 +39,8 @@ export function create(server: string, o?: any): any {
     rx = 0, // seconds since something was received
     tx = 0, // since something was sent
     ping = 0, // since the last PINGREQ
-    ticker: any,
-    retry: any,
+    ticker: any = 0, // timer handles start as 0: Espruino's clearTimeout(undefined) throws
+    retry: any = 0,
     ka = o.keep_alive == null ? 60 : o.keep_alive,
     timeout = o.timeout || 10;
   // Espruino objects are event emitters already; Node's are not

@@ -50,7 +50,12 @@ export function loadAgent(opts: { epoch?: number; storage?: ReturnType<typeof me
   const require = (name: string) => (name === 'Storage' ? storage : req(name));
   const module = { exports: {} as any };
   const fn = new Function('module', 'exports', 'require', 'setInterval', 'clearInterval', 'setTimeout', 'clearTimeout', 'getTime', readFileSync(file, 'utf8'));
-  fn(module, module.exports, require, clock.setInterval, clock.clearInterval, clock.setTimeout, clock.clearTimeout, getTime);
+  // as on Espruino, clearing `undefined` throws
+  const strict = (clear: (h: any) => void) => (h: any) => {
+    if (h === undefined) throw new Error('clearTimeout(undefined) not allowed');
+    clear(h);
+  };
+  fn(module, module.exports, require, clock.setInterval, strict(clock.clearInterval), clock.setTimeout, strict(clock.clearTimeout), getTime);
   return {
     d: module.exports,
     clock,

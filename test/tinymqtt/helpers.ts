@@ -17,7 +17,12 @@ export function loadTinymqtt(opts: { clock?: any; random?: () => number } = {}):
   const math = Object.create(Math);
   if (opts.random) math.random = opts.random;
   const fn = new Function('module', 'exports', 'require', 'setInterval', 'clearInterval', 'setTimeout', 'clearTimeout', 'Math', readFileSync(file, 'utf8'));
-  fn(module, module.exports, createRequire(file), timers.setInterval, timers.clearInterval, timers.setTimeout, timers.clearTimeout, math);
+  // as on Espruino, clearing `undefined` throws (and clearInterval() with no argument would clear every timer)
+  const strict = (clear: (h: any) => void) => (h: any) => {
+    if (h === undefined) throw new Error('clearTimeout(undefined) not allowed');
+    clear(h);
+  };
+  fn(module, module.exports, createRequire(file), timers.setInterval, strict(timers.clearInterval), timers.setTimeout, strict(timers.clearTimeout), math);
   return module.exports;
 }
 
