@@ -73,7 +73,7 @@ c.connect();
   console.log('| accepted reports | JsVars | target |\n| --- | --- | --- |');
   for (const a of at) console.log(`| ${a.reports} | ${a.JsVars} | <= 400, no growth |`);
   if (at.length < 2) {
-    console.log('incomplete run:\n' + run.out.slice(-2000));
+    console.log('incomplete run:\n' + run.out.slice(0, 3000));
     process.exitCode = 1;
   }
 }

@@ -24,6 +24,8 @@ export type Resolver = (host: string, cb: (ip?: string) => void) => void;
 var platform: Resolver | 0 | undefined;
 
 export function track(mod: any, resolver?: Resolver): any {
+  // tracking a tracked module (the firmware makes require("net") the tracked one) would count everything twice
+  if (mod._m) return mod;
   var t: any = { _m: mod, _r: resolver };
   if (mod.connect) t.connect = tConnect;
   if (mod.createServer) t.createServer = tCreateServer;
@@ -31,20 +33,17 @@ export function track(mod: any, resolver?: Resolver): any {
   return t;
 }
 
-/** The method name of this object's prototype (the module's own), applied to args. */
-function proto(o: any, name: string, args: IArguments): any {
-  return Object.getPrototypeOf(o)[name].apply(o, args);
-}
 
 /** Byte length of written or received data: a (byte) string, Buffer, typed array or ArrayBuffer. */
 function size(d: any): number {
   return d ? (typeof d === "string" ? utf8Length(d) : d.length || d.byteLength || 0) : 0;
 }
 
-/** write of a socket, send of a dgram socket (_t set): one packet out. */
+/** write of a socket, send of a dgram socket: one packet out. The platform's own method was kept in _w: on
+ * Espruino a socket's native methods are not on what Object.getPrototypeOf returns. */
 function tWrite(this: any, d: any): any {
   count(1, size(d));
-  return proto(this, this._t ? "send" : "write", arguments);
+  return this._w.apply(this, arguments);
 }
 
 function onConnect(this: any): void {
@@ -66,6 +65,7 @@ function onGone(this: any): void {
 /** Starts tracking socket s: ring ticket, write counting, lifecycle listeners. */
 function hook(s: any, ip: number, port: any, lp: number, st: number): void {
   s._d = take(ip, +port || 0, lp, st);
+  s._w = s.write;
   s.write = tWrite;
   s.on("connect", onConnect);
   s.on("data", onData);
@@ -100,8 +100,11 @@ function tConnect(this: any, opts: any, cb?: any): any {
     }
   }
   if (ip || !host || !r) {
-    var s = mod.connect(opts, cb);
+    // the callback goes on as a listener after ours: Espruino keeps a connect callback as the one "connect"
+    // handler, and adding a listener beside it breaks its listener list (an assertion in Espruino 2v29)
+    var s = mod.connect(opts);
     hook(s, ip, opts.port, 0, 1);
+    if (cb) s.on("connect", cb);
     return s;
   }
   // a hostname: a stand-in socket now, the real one once the address is known
@@ -166,7 +169,7 @@ var Stand = {
 
 /** listen / bind of a tracked server or dgram socket o (its table in o._t, its port kept in o._l). */
 function tListen(this: any, port: any): any {
-  var r = proto(this, this._t === TP ? "listen" : "bind", arguments);
+  var r = this._b.apply(this, arguments);
   onListening.call(this, port || 0);
   return r;
 }
@@ -182,13 +185,15 @@ function onListening(this: any, port?: any): void {
 
 function tClose(this: any): any {
   if (this._l) listening(this._t, this._l, false), (this._l = 0);
-  return proto(this, "close", arguments);
+  return this._c.apply(this, arguments);
 }
 
 /** Gives server or dgram socket o its listening port table tab: listen/bind and close wrapped. */
 function ports(o: any, tab: Uint16Array, bind: string): any {
   o._t = tab;
+  o._b = o[bind]; // the platform's listen or bind, and close
   o[bind] = tListen;
+  o._c = o.close;
   o.close = tClose;
   return o;
 }
@@ -207,6 +212,7 @@ function tCreateServer(this: any, cb?: any): any {
 
 function tCreateSocket(this: any, type: any, cb?: any): any {
   var s = ports(this._m.createSocket(type, cb), UP, "bind");
+  s._w = s.send;
   s.send = tWrite;
   s.on("message", onData);
   return s;

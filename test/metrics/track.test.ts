@@ -35,6 +35,54 @@ for (const [name, d] of impls) {
     t.deepEqual(connections(d), []);
   });
 
+  t1('Espruino-like objects: native write/listen/close/send not on the prototype, connect callback after our listener', (t) => {
+    snapshot(d);
+    // Espruino's Object.getPrototypeOf(socket) does not hold its native methods: give them as own properties
+    const own = (o: any, names: string[]) => {
+      for (const k of names) {
+        const f = o[k];
+        Object.defineProperty(o, k, { value: f, writable: true, enumerable: true, configurable: true });
+      }
+      Object.setPrototypeOf(o, Object.getPrototypeOf(Object.getPrototypeOf(o)));
+      return o;
+    };
+    const order: string[] = [];
+    const n = {
+      connect: (opts: any, cb?: any) => {
+        t.is(cb, undefined, 'no connect callback reaches the platform');
+        const s: any = own(new MockSocket(), ['write', 'end']);
+        s.opts = opts;
+        return s;
+      },
+      createServer: () => own(new (class extends (mockNet().createServer().constructor as any) {})(), ['listen', 'close']),
+    };
+    const tn = d.track(n);
+    const s = tn.connect({ host: '10.9.8.7', port: 1 }, () => order.push('app sees ' + total(d)));
+    s.emit('connect');
+    t.deepEqual(order, ['app sees 1'], 'established in the ring before the application callback runs');
+    s.write('abc');
+    t.deepEqual(s.written, ['abc']);
+    const srv = tn.createServer();
+    srv.listen(4242);
+    t.deepEqual(snapshot(d).metrics.listening_tcp_ports, { total: 1, ports: [{ port: 4242 }] });
+    srv.close();
+    t.deepEqual(snapshot(d).metrics.listening_tcp_ports, { total: 0, ports: [] });
+    s.emit('close');
+  });
+
+  t1('tracking a tracked module returns it: one slot and one count per connection', (t) => {
+    snapshot(d);
+    const tn = d.track(mockNet());
+    t.is(d.track(tn), tn);
+    const s = d.track(tn).connect({ host: '10.0.0.1', port: 2 });
+    s.emit('connect');
+    s.write('xy');
+    const r = snapshot(d);
+    t.is(r.metrics.tcp_connections.established_connections.total, 1);
+    t.like(r.metrics.network_stats, { bytes_out: 2, packets_out: 1 });
+    s.emit('close');
+  });
+
   const orders = [
     ['error'], ['close'], ['close', 'close'], ['end'], ['error', 'close'],
     ['connect', 'end', 'close'], ['connect', 'close', 'end'], ['connect', 'error', 'close'], ['connect', 'close', 'error'],
