@@ -21,6 +21,8 @@ const expected: Record<string, RegExp> = {
   'reject-ts-helper.js': /TypeScript helper __extends/,
   'reject-use-before-declaration.js': /^2:\d+ function f used above its declaration/,
   'reject-var-before-declaration.js': /^3:\d+ var i used above its declaration/,
+  'reject-bare-return-in-loop.js': /^1:\d+ bare return as the body of an if\/loop without braces/,
+  'reject-bare-return-in-if.js': /^1:\d+ bare return as the body of an if\/loop without braces/,
 };
 
 test('every reject fixture has an expectation, and every expectation a fixture', (t) => {

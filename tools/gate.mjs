@@ -126,6 +126,16 @@ export function checkEspruinoCompat(code) {
   useBeforeDeclaration(ast.body, report);
   varUseBeforeDeclaration({ type: 'Function', params: [], body: ast }, report);
   ancestor(ast, {
+    ReturnStatement(node, _state, ancestors) {
+      // Espruino 2v29 fails with "SyntaxError: Unexpected end of Input" on a bare `return` that is the whole body
+      // of an if, else or loop without braces and is followed at once by the function's closing brace:
+      // `function f(x){if(x)return}` (whether or not it runs). With braces, a semicolon or a value it parses.
+      const parent = ancestors[ancestors.length - 2];
+      const fn = ancestors.findLast((a) => /Function/.test(a.type));
+      if (!node.argument && parent.type !== 'BlockStatement' && code.slice(node.start, node.end + 1) === 'return}' && fn && fn.body.end === node.end + 1) {
+        report(node, 'bare return as the body of an if/loop without braces right before the function\'s "}" (Espruino: Unexpected end of Input)');
+      }
+    },
     LabeledStatement(node) {
       report(node, `labelled statement "${node.label.name}:" (fails on Espruino)`);
     },

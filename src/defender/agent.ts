@@ -185,7 +185,8 @@ function tick(): void {
     _due = true;
     step();
   } catch (e) {
-    // never throw out of a timer
+    // never throw out of a timer, but say what went wrong
+    emit(REPORT_FAILED, 0, INTERNAL_FAILURE, e);
   }
 }
 

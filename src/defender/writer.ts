@@ -53,7 +53,7 @@ function head(m: number, n: number): void {
 
 /** JSON: a comma before every item of a map or array but the first (none after a key). */
 function sep(): void {
-  var c = wb[wo - 1];
+  var c = wo ? wb[wo - 1] : 0; // wb[-1] throws on Espruino
   if (wo && c !== 123 && c !== 91 && c !== 58) put(44);
 }
 
@@ -109,12 +109,14 @@ export function wTag(s: string, from: number, to: number): void {
 
 /** Decimal digits of 0 <= n < 2^53, by exact division. */
 function digits(n: number): void {
-  for (var p = 10; p <= n; p *= 10) wo++;
-  for (var i = ++wo, r; ; n = (n - r) / 10) {
+  var p, i, r;
+  for (p = 10; p <= n; p *= 10) wo++;
+  i = ++wo;
+  do {
     r = n % 10;
     wb[--i] = 48 + r;
-    if (n < 10) return;
-  }
+    n = (n - r) / 10;
+  } while (n > 0);
 }
 
 export function wNum(n: number): void {

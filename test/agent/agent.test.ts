@@ -485,3 +485,14 @@ test('soak: 10,000 periods with connections coming and going: no growth in timer
   clock.tick(P);
   t.deepEqual(JSON.parse(Buffer.from(m2.pubs[0].message).toString()).met.tc, { ec: { cs: [], t: 0 } });
 });
+
+test('anything else that throws in a tick is a REPORT_FAILED event with INTERNAL_FAILURE and its message; the next tick reports', (t) => {
+  let broken = true;
+  const { d, mq, rec, clock } = started({}, { clockBroken: () => broken });
+  clock.tick(P);
+  t.deepEqual(rec.events, [{ type: EV.REPORT_FAILED, reportId: 0, code: d.INTERNAL_FAILURE, message: 'clock broken' }]);
+  t.is(mq.pubs.length, 0);
+  broken = false;
+  clock.tick(P);
+  t.is(mq.pubs.length, 1);
+});

@@ -25,10 +25,9 @@ var c = {
     count++;
     cb();
     var rej = count % 3 === 0;
-    setTimeout(function () {
-      c.emit("message", { topic: t + (rej ? "/rejected" : "/accepted"), message: (rej ? "\\xa3" : "\\xa2") + "\\x68reportId" + u64(v) +
-        "\\x66status" + (rej ? "\\x68REJECTED\\x6dstatusDetails\\xa2\\x69ErrorCode\\x69Throttled\\x6cErrorMessage\\x62hi" : "\\x68ACCEPTED") });
-    }, 5);
+    // answered at once: on a loaded machine a delayed answer can fall out of the agent's window of 4 ids
+    c.emit("message", { topic: t + (rej ? "/rejected" : "/accepted"), message: (rej ? "\\xa3" : "\\xa2") + "\\x68reportId" + u64(v) +
+      "\\x66status" + (rej ? "\\x68REJECTED\\x6dstatusDetails\\xa2\\x69ErrorCode\\x69Throttled\\x6cErrorMessage\\x62hi" : "\\x68ACCEPTED") });
   },
 };
 var seen = {};

@@ -41,11 +41,14 @@ export interface Loaded {
 }
 
 /** A fresh build/defender.js with a fake clock. `epoch`: the device clock in seconds (0: not set). */
-export function loadAgent(opts: { epoch?: number; storage?: ReturnType<typeof memStorage> } = {}): Loaded {
+export function loadAgent(opts: { epoch?: number; storage?: ReturnType<typeof memStorage>; clockBroken?: () => boolean } = {}): Loaded {
   const clock = FakeTimers.createClock(0);
   const storage = opts.storage ?? memStorage();
   let offset = opts.epoch ?? 0;
-  const getTime = () => offset + clock.now / 1000;
+  const getTime = () => {
+    if (opts.clockBroken?.()) throw new Error('clock broken');
+    return offset + clock.now / 1000;
+  };
   const req = createRequire(file);
   const require = (name: string) => (name === 'Storage' ? storage : req(name));
   const module = { exports: {} as any };

@@ -65,7 +65,8 @@ const scenario = fc.record({
   udp: fc.uniqueArray(fc.integer({ min: 1, max: 65535 }), { maxLength: 8 }),
   counters: fc.tuple(fc.nat({ max: 2 ** 53 - 1 }), fc.nat({ max: 2 ** 53 - 1 })),
   rid: fc.oneof(fc.nat(), fc.integer({ min: 1.6e12, max: 2e12 }), fc.constant(2 ** 53)),
-  custom: fc.dictionary(fc.stringMatching(/^[a-zA-Z0-9:_-]{1,12}$/).filter((n) => !n.startsWith('aws:')), metric, { maxKeys: 4 }),
+  // not __proto__ (a valid name): the decoders used here give it back as a prototype or as a key, inconsistently
+  custom: fc.dictionary(fc.stringMatching(/^[a-zA-Z0-9:_-]{1,12}$/).filter((n) => !n.startsWith('aws:') && n !== '__proto__'), metric, { maxKeys: 4 }),
 });
 
 for (const [name, d] of impls) {
@@ -101,8 +102,7 @@ for (const [name, d] of impls) {
         for (const u of udps) u.close();
         t.true(len > 0);
         const doc = decode(t, buf.subarray(0, len), json, long);
-        const custom: any = {};
-        for (const k of Object.keys(sc.custom)) custom[k] = [sc.custom[k]];
+        const custom: any = Object.fromEntries(Object.keys(sc.custom).map((k) => [k, [sc.custom[k]]]));
         const expected: any = {
           header: { report_id: sc.rid, version: '1.0' },
           metrics: {
