@@ -1,34 +1,106 @@
-// The built bundle on a real Espruino interpreter (ESPRUINO names the binary): written to Storage, required
-// from there, a report written; prints JsVars used and encode time. Skipped without ESPRUINO.
+// The metrics core on a real Espruino interpreter (ESPRUINO names it), against the same bundle on Node: one
+// script drives track() and writeReport() through connections, data, listening ports, UDP and custom metrics
+// (integers past 32 bits, floats, strings, addresses), in both formats, both tag styles, and into a buffer too
+// small for the whole document. Every report must come out the same on both (CBOR byte for byte; JSON parsed
+// to the same values). Skipped without ESPRUINO.
 import test from 'ava';
-import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { tmpdir } from 'node:os';
+import * as cborg from 'cborg';
+import { espruino, skipMessage, scratch, storageWriteBundle, runScript } from '../helpers/espruino.ts';
 
-const bin = process.env.ESPRUINO;
-const run = bin ? test : test.skip;
-if (!bin) console.log('metrics core on Espruino: skipped (set ESPRUINO to an Espruino interpreter binary)');
+const run = espruino ? test : test.skip;
+if (!espruino) console.log('metrics core on Espruino: ' + skipMessage);
 
-run('bundle loads from Storage and writes a report on Espruino', (t) => {
-  const code = readFileSync(join(import.meta.dirname, '..', '..', 'build', 'defender.js'), 'utf8');
-  const dir = mkdtempSync(join(tmpdir(), 'espdef-'));
-  const script = join(dir, 'main.js');
-  writeFileSync(
-    script,
-    `require("Storage").write("defender", ${JSON.stringify(code)});
-var m0 = process.memory().usage;
-var d = require("defender");
-var buf = new Uint8Array(512);
-var t0 = getTime();
-var n = d.writeReport(buf, false, false, 0x1ff, 1718000000123, null);
-var dt = (getTime() - t0) * 1000;
-console.log("RESULT " + n + " " + (process.memory().usage - m0) + " " + dt.toFixed(1));
-`,
-  );
-  const r = spawnSync(bin!, [script], { encoding: 'utf8', timeout: 60000, input: '' });
-  const m = /RESULT (-?\d+) (\d+) ([\d.]+)/.exec(r.stdout);
-  t.truthy(m, r.stdout + r.stderr);
-  t.true(Number(m![1]) > 0);
-  t.log(`JsVars after require: ${m![2]}, encode ${m![3]} ms`);
+const bundle = join(import.meta.dirname, '..', '..', 'build', 'defender.js');
+
+/** The scenario: plain ES5 that runs as is on Espruino and on Node; prints one line per report. */
+const scenario = `
+function Emitter() { this.l = {}; }
+Emitter.prototype.on = function (e, f) { (this.l[e] = this.l[e] || []).push(f); return this; };
+Emitter.prototype.emit = function (e, a) { var l = this.l[e] || []; for (var i = 0; i < l.length; i++) l[i].call(this, a); };
+function Sock() { this.l = {}; }
+Sock.prototype = new Emitter();
+Sock.prototype.write = function () { return true; };
+Sock.prototype.end = function () {};
+Sock.prototype.listen = function () { return this; };
+Sock.prototype.bind = function () { return this; };
+Sock.prototype.close = function () {};
+Sock.prototype.send = function () {};
+var mock = {
+  connect: function () { return new Sock(); },
+  createServer: function () { return new Sock(); },
+  createSocket: function () { return new Sock(); },
+};
+var t = d.track(mock);
+var socks = [];
+var ips = ["10.0.0.1", "192.168.1.254", "255.255.255.255", "1.2.3.4", "172.16.0.9", "8.8.8.8", "127.0.0.1", "100.64.0.1", "9.9.9.9"];
+for (var i = 0; i < ips.length; i++) {
+  var s = t.connect({ host: ips[i], port: 1 + i * 7000 });
+  s.emit("connect");
+  socks.push(s);
+}
+socks[0].write("hello"); socks[1].emit("data", "abc"); socks[2].write("x");
+socks[3].emit("close");
+var srv = t.createServer(); srv.listen(8080); var srv2 = t.createServer(); srv2.listen(65535);
+var u = t.createSocket("udp4"); u.bind(5353); u.send("q"); u.emit("message", "answer");
+var custom = {
+  "temperature": { number: 21.5 },
+  "uptime_ms": { number: 4102444800123 },
+  "negative": { number: -2147483649 },
+  "counts": { number_list: [0, 1, 23, 24, 255, 256, 65535, 65536, 4294967295, 4294967296, 9007199254740991] },
+  "names": { string_list: ["a", "quote\\"and\\\\back", "tab\\tnl\\n"] },
+  "peers": { ip_list: ["10.1.2.3", "2001:db8::1"] }
+};
+function hex(b, n) { var s = ""; for (var i = 0; i < n; i++) s += (b[i] < 16 ? "0" : "") + b[i].toString(16); return s; }
+var buf = new Uint8Array(1024), info = [0, 0];
+var combos = [[false, false], [false, true], [true, false], [true, true]];
+for (var k = 0; k < combos.length; k++) {
+  var n = d.writeReport(buf, combos[k][0], combos[k][1], 0xffffffff, 1795587685174 + k, custom, info);
+  console.log("REPORT " + k + " " + n + " " + info[0] + " " + info[1] + " " + hex(buf, n > 0 ? n : 0));
+}
+var small = new Uint8Array(350);
+for (var k = 0; k < 2; k++) {
+  var n = d.writeReport(small, k === 1, false, 0xffffffff, 7, custom, info);
+  console.log("SMALL " + k + " " + n + " " + info[0] + " " + hex(small, n > 0 ? n : 0));
+}
+console.log("TINY " + d.writeReport(new Uint8Array(20), false, false, 0xffffffff, 7, null, info));
+`;
+
+function onNode(): string {
+  const module = { exports: {} as any };
+  new Function('module', 'exports', 'require', readFileSync(bundle, 'utf8'))(module, module.exports, createRequire(bundle));
+  let out = '';
+  const console = { log: (s: string) => (out += s + '\n') };
+  new Function('d', 'console', scenario)(module.exports, console);
+  return out;
+}
+
+function parse(out: string) {
+  return [...out.matchAll(/^(REPORT|SMALL) (\d) (-?\d+) (\d+)(?: \d+)? ([0-9a-f]*)\r?$/gm)].map((m) => ({ what: m[1] + m[2], n: Number(m[3]), dropped: Number(m[4]), bytes: Buffer.from(m[5], 'hex') }));
+}
+
+run('the same reports on Espruino as on Node, in every format, tag style and buffer size', async (t) => {
+  const dir = scratch();
+  await runScript(dir, storageWriteBundle('defender') + 'console.log("WRITTEN");\n');
+  const r = await runScript(dir, 'var m0 = process.memory().usage;\nvar d = require("defender");\nconsole.log("JSVARS " + (process.memory().usage - m0));\n' + scenario, 60000);
+  const esp = parse(r.out);
+  const node = parse(onNode());
+  t.is(esp.length, 6, r.out);
+  t.is(node.length, 6);
+  for (let i = 0; i < node.length; i++) {
+    const [e, n] = [esp[i], node[i]];
+    t.is(e.n, n.n, `${n.what}: length`);
+    t.is(e.dropped, n.dropped, `${n.what}: entries dropped`);
+    const json = n.what === 'REPORT2' || n.what === 'REPORT3' || n.what === 'SMALL1';
+    if (json) t.deepEqual(JSON.parse(e.bytes.toString('utf8')), JSON.parse(n.bytes.toString('utf8')), n.what);
+    else {
+      t.deepEqual(e.bytes, n.bytes, `${n.what}: CBOR byte for byte`);
+      t.notThrows(() => cborg.decode(e.bytes, { strict: true, useMaps: false }));
+    }
+  }
+  t.true(node[4].dropped > 0 && node[5].dropped > 0, 'the small buffer drops entries');
+  t.regex(r.out, /TINY -1/);
+  t.log(/JSVARS \d+/.exec(r.out)?.[0] + ' (require("defender") from Storage)');
 });
