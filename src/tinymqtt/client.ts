@@ -46,29 +46,21 @@ export function create(server: string, o?: any): any {
   // Espruino objects are event emitters already; Node's are not
   if (!c.emit) c = new (require("events"))();
 
-  /** Calls application code (a callback, or the listeners of an event) without letting it throw. */
-  function call(f: any, a?: any, b?: any): void {
+  /** Calls application code (a callback, or an event's listeners: f = c.emit, a = the event) without letting it
+   * throw; what it throws becomes an "error" event. Node's emitter throws an "error" nobody listens to: not
+   * emitted then. */
+  function fire(f: any, a?: any, b?: any): void {
     try {
-      if (f) f.call(c, a, b);
+      if (f && (a !== "error" || !c.listenerCount || c.listenerCount(a))) f.call(c, a, b);
     } catch (e) {
-      error(e);
+      if (a !== "error") fire(c.emit, "error", e);
     }
   }
 
-  function error(e: any): void {
-    try {
-      // Node's emitter throws an "error" nobody listens to
-      if (!c.listenerCount || c.listenerCount("error")) c.emit("error", e);
-    } catch (x) {
-      // the application's error listener threw: nothing more to tell
-    }
-  }
-
-  /** An error for callback cb, or the "error" event without one. */
+  /** An Error for callback cb, or the "error" event without one. */
   function fail(cb: any, text: string): void {
-    var e = new Error(text);
-    if (cb) call(cb, e);
-    else error(e);
+    if (cb) fire(cb, new Error(text));
+    else fire(c.emit, "error", new Error(text));
   }
 
   function send(p: string): void {
@@ -93,24 +85,21 @@ export function create(server: string, o?: any): any {
     } catch (e) {
       // already closed
     }
-    call(c.emit, "disconnected", why);
+    fire(c.emit, "disconnected", why);
     if (wanted && o.reconnect !== false) {
       backoff = Math.min(backoff ? backoff * 2 : o.reconnect_min || 1, o.reconnect_max || 60);
       retry = setTimeout(c.connect, backoff * (500 + Math.random() * 500));
     }
   }
 
-  /** A free packet id, or 0 when max_inflight packets already await an acknowledgement (unless forced). */
-  function nextId(force?: any): number {
-    if (!force && inflight >= (o.max_inflight || 8)) return 0;
+  /** A packet that awaits its acknowledgement: header byte h, body pre + packet id + post. Kept (at most
+   * max_inflight, unless cb is 0: a subscription being restored) and sent now if connected, else after the next
+   * CONNACK. With the table full, cb gets "too many in flight". */
+  function keep(h: number, pre: string, post: string, cb: any, topic?: string, qos?: number): any {
+    if (cb !== 0 && inflight >= (o.max_inflight || 8)) return fail(cb, "too many in flight");
     do lastId = (lastId % 65535) + 1;
     while (pending[lastId]);
-    return lastId;
-  }
-
-  /** Keeps a packet until its acknowledgement; sends it now if connected, else after the next CONNACK. */
-  function keep(id: number, p: string, cb: any, topic?: string, qos?: number): void {
-    var e = (pending[id] = [p, cb, 0, 0, topic, qos]);
+    var e = (pending[lastId] = [packet(h, pre + u16(lastId) + post), cb, 0, 0, topic, qos]);
     inflight++;
     if (state > 1) flush(e);
   }
@@ -120,16 +109,6 @@ export function create(server: string, o?: any): any {
     var p = e[0];
     e[2] = 0;
     send(e[3]++ && p.charCodeAt(0) >> 4 == 3 ? chr(p.charCodeAt(0) | 8) + p.substr(1) : p);
-  }
-
-  /** Takes the pending entry of id off the table (undefined for an unknown id). */
-  function acked(id: any): any {
-    var e = pending[id];
-    if (e) {
-      delete pending[id];
-      inflight--;
-    }
-    return e;
   }
 
   function tick(): void {
@@ -153,71 +132,18 @@ export function create(server: string, o?: any): any {
       e = pending[k];
       if (sock && ++e[2] >= timeout) {
         if (e[3] > (o.retries == null ? 3 : o.retries)) {
-          acked(k);
+          delete pending[k];
+          inflight--;
           fail(e[1], "no acknowledgement after " + e[3] + " tries");
         } else flush(e);
       }
     }
   }
 
-  /** One incoming packet: fixed header byte h, body b. Throws a reason on a protocol error. */
-  function receive(h: number, b: string): void {
-    var t = h >> 4,
-      l = b.length,
-      id = (b.charCodeAt(0) << 8) | b.charCodeAt(1),
-      q = h & 6,
-      e,
-      k,
-      n;
-    if (t != 3 && h & 15) throw "bad flags";
-    if ((t == 2) != state < 2) throw "unexpected packet type " + t;
-    if (t == 2) {
-      if (l != 2) throw "bad CONNACK";
-      if ((n = b.charCodeAt(1))) {
-        k =
-          "connection refused: " +
-          (",unacceptable protocol version,identifier rejected,server unavailable,bad user name or password,not authorized".split(",")[n] ||
-            "code " + n);
-        error(new Error(k));
-        return down(k);
-      }
-      state = 2;
-      backoff = 0;
-      // a session the server kept still has the subscriptions; otherwise restore them
-      if (!(b.charCodeAt(0) & 1)) for (k in granted) send(packet(SUBSCRIBE, u16(nextId(1)) + str(k) + chr(granted[k])));
-      for (k in pending) flush(pending[k]);
-      call(c.emit, "connected");
-    } else if (t == 3) {
-      n = id + 2;
-      if (q > 2 || n > l) throw "bad PUBLISH"; // QoS 2 is never granted: we subscribe with at most 1
-      k = b.substr(2, id);
-      if (q) {
-        id = (b.charCodeAt(n) << 8) | b.charCodeAt(n + 1);
-        if ((n += 2) > l) throw "bad PUBLISH";
-      }
-      call(c.emit, "message", { topic: k, message: b.substr(n) });
-      if (q) send(packet(PUBACK, u16(id)));
-    } else if (t == 4 || t == 11) {
-      if (l != 2) throw "bad ack";
-      if ((e = acked(id))) {
-        call(e[1]);
-        if (t == 4) call(c.emit, "published");
-      }
-    } else if (t == 9) {
-      if (l != 3) throw "bad SUBACK";
-      n = b.charCodeAt(2);
-      e = acked(id);
-      if (n & 128) fail(e && e[1], "subscription refused" + (e ? ": " + e[4] : ""));
-      else if (e) {
-        granted[e[4]] = e[5];
-        call(e[1], undefined, n);
-      }
-    } else if (t != 13 || l) throw "unexpected packet type " + t;
-  }
-
-  /** Socket data: appended to the receive buffer, whole packets taken off its front. */
+  /** Socket data: appended to the receive buffer; whole packets are taken off its front and handled. A protocol
+   * error (thrown as its reason) ends the connection. */
   function data(s: any, d: any): void {
-    var n, h;
+    var n, h, b, t, l, id, q, e, k;
     if (s !== sock) return;
     rx = 0;
     buf += typeof d == "string" ? d : bytes(d);
@@ -225,36 +151,90 @@ export function create(server: string, o?: any): any {
       while ((n = frame(buf, o.max_packet || 4096))) {
         if (n < 0) throw n < -1 ? "packet over max_packet" : "bad remaining length";
         h = buf.charCodeAt(0);
-        d = buf.substr(head, n - head);
+        b = buf.substr(head, n - head);
         buf = buf.substr(n);
-        receive(h, d);
-        if (s !== sock) return;
+        t = h >> 4;
+        l = b.length;
+        id = (b.charCodeAt(0) << 8) | b.charCodeAt(1);
+        q = h & 6;
+        e = 0;
+        if (t != 3 && h & 15) throw "bad flags";
+        if ((t == 2) != state < 2) throw "unexpected packet type " + t;
+        if (t == 4 || t == 9 || t == 11) {
+          // an acknowledgement: PUBACK and UNSUBACK are 2 bytes, SUBACK 3 (one topic per SUBSCRIBE)
+          if (l != (t == 9 ? 3 : 2)) throw "bad acknowledgement";
+          if ((e = pending[id])) {
+            delete pending[id];
+            inflight--;
+          }
+        }
+        if (t == 2) {
+          if (l != 2) throw "bad CONNACK";
+          if ((n = b.charCodeAt(1))) {
+            k =
+              "connection refused: " +
+              (",unacceptable protocol version,identifier rejected,server unavailable,bad user name or password,not authorized".split(",")[n] ||
+                "code " + n);
+            fire(c.emit, "error", new Error(k));
+            return down(k);
+          }
+          state = 2;
+          backoff = 0;
+          for (k in pending) flush(pending[k]);
+          // a session the server kept still has the subscriptions; otherwise restore them (sent at once: state 2)
+          if (!(b.charCodeAt(0) & 1)) for (k in granted) keep(SUBSCRIBE, "", str(k) + chr(granted[k]), 0, k, granted[k]);
+          fire(c.emit, "connected");
+        } else if (t == 3) {
+          n = id + 2;
+          if (q > 2 || n > l) throw "bad PUBLISH"; // QoS 2 is never granted: we subscribe with at most 1
+          k = b.substr(2, id);
+          if (q) {
+            id = (b.charCodeAt(n) << 8) | b.charCodeAt(n + 1);
+            if ((n += 2) > l) throw "bad PUBLISH";
+          }
+          fire(c.emit, "message", { topic: k, message: b.substr(n) });
+          if (q) send(packet(PUBACK, u16(id)));
+        } else if (t == 9) {
+          n = b.charCodeAt(2);
+          if (n & 128) fail(e && e[1], "subscription refused" + (e ? ": " + e[4] : ""));
+          else if (e) {
+            granted[e[4]] = e[5];
+            fire(e[1], undefined, n);
+          }
+        } else if (t == 4 || t == 11) {
+          if (e) {
+            fire(e[1]);
+            if (t == 4) fire(c.emit, "published");
+          }
+        } else if (t != 13 || l) throw "unexpected packet type " + t;
+        if (s !== sock) return; // an application callback disconnected
       }
-    } catch (e) {
-      error(new Error("protocol error: " + e));
+    } catch (x) {
+      fire(c.emit, "error", new Error("protocol error: " + x));
       down("protocol error");
     }
   }
 
   c.connect = function () {
-    var opts: any = {},
-      s: any,
-      k;
+    var s: any;
     clearTimeout(retry);
     wanted = 1;
     if (sock) return;
-    for (k in o) opts[k] = o[k]; // TLS options (key, cert, ca, servername, ...) pass through untouched
-    opts.host = server;
-    opts.port = o.port || 1883;
+    // the options go to transport.connect as they are (TLS key, cert, ca, servername, ...), with host and port
+    o.host = server;
+    o.port = o.port || 1883;
     state = 1;
     buf = "";
     rx = tx = ping = 0;
     ticker = setInterval(tick, 1000);
-    function gone() {
-      if (s === sock) down("connection closed");
+    /** end, close or error of the socket (an error comes with its reason) */
+    function gone(e?: any) {
+      if (s !== sock) return;
+      if (e && e.message) fire(c.emit, "error", e);
+      down(e && e.message ? e.message : "connection closed");
     }
     try {
-      s = sock = (o.transport || require("net")).connect(opts, function () {
+      s = sock = (o.transport || require("net")).connect(o, function () {
         if (s === sock)
           send(
             packet(
@@ -273,15 +253,10 @@ export function create(server: string, o?: any): any {
       });
       s.on("end", gone);
       s.on("close", gone);
-      s.on("error", function (e: any) {
-        if (s === sock) {
-          error(e);
-          down(e && e.message ? e.message : "" + e);
-        }
-      });
+      s.on("error", gone);
     } catch (e) {
       // Espruino's tls.connect throws on a bad key or certificate
-      error(e);
+      fire(c.emit, "error", e);
       down("" + e);
     }
   };
@@ -297,7 +272,6 @@ export function create(server: string, o?: any): any {
 
   c.publish = function (topic: any, message: any, qos: any, cb?: any) {
     var r = 0,
-      id = 0,
       p;
     if (typeof qos == "function") {
       cb = qos;
@@ -313,38 +287,29 @@ export function create(server: string, o?: any): any {
         ? "invalid topic for publish: " + topic
         : qos > 1 || qos < 0
           ? "QoS " + qos + " not supported"
-          : qos
-            ? (id = nextId())
-              ? ""
-              : "too many in flight"
-            : state < 2
-              ? "not connected"
-              : "";
+          : !qos && state < 2
+            ? "not connected"
+            : "";
     if (p) return fail(cb, p);
-    p = packet(PUBLISH | (qos << 1) | r, str(topic) + (qos ? u16(id) : "") + bytes(message));
-    if (qos) return keep(id, p, cb);
-    send(p);
-    call(cb);
-    call(c.emit, "published");
+    if (qos) return keep(PUBLISH | 2 | r, str(topic), bytes(message), cb);
+    send(packet(PUBLISH | r, str(topic) + bytes(message)));
+    fire(cb);
+    fire(c.emit, "published");
   };
 
   c.subscribe = function (topic: any, qos: any, cb?: any) {
-    var id = 0;
     if (typeof qos == "function") {
       cb = qos;
       qos = 0;
     }
     qos = qos ? 1 : 0; // QoS 2 is asked as 1: this client does not do QoS 2
     if (typeof topic != "string" || !topic || topic.length > 65535) return fail(cb, "invalid topic filter: " + topic);
-    if (!(id = nextId())) return fail(cb, "too many in flight");
-    keep(id, packet(SUBSCRIBE, u16(id) + str(topic) + chr(qos)), cb, topic, qos);
+    keep(SUBSCRIBE, "", str(topic) + chr(qos), cb, topic, qos);
   };
 
   c.unsubscribe = function (topic: any, cb?: any) {
-    var id = nextId();
     delete granted[topic];
-    if (!id) return fail(cb, "too many in flight");
-    keep(id, packet(UNSUBSCRIBE, u16(id) + str("" + topic)), cb);
+    keep(UNSUBSCRIBE, "", str("" + topic), cb);
   };
 
   return c;

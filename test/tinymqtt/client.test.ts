@@ -212,6 +212,7 @@ test('subscriptions are restored after a reconnect, unless the server kept the s
   t.deepEqual(subs.map((p) => p.subscriptions), [[{ topic: 'keep/me', qos: 1 }]]);
   // the UNSUBSCRIBE still awaiting its UNSUBACK went again too
   t.is(transport.last.packets().filter((p) => p.cmd === 'unsubscribe').length, 1);
+  transport.last.feed({ cmd: 'suback', messageId: subs[0].messageId, granted: [1] });
   transport.last.emit('close');
   clock.tick(1000);
   accept(0, true);
