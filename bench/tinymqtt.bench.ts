@@ -1,13 +1,15 @@
-// tinymqtt: minified size of build/tinymqtt.js against the 2.5 KB target, and publish throughput over loopback
+// tinymqtt: minified size of build/tinymqtt.js against the 2.5 KB target; publish throughput over loopback
 // to mosquitto, QoS 0 and QoS 1, against the npm `mqtt` client in the same run (both on Node, same payloads,
-// same receiver; QoS 1 with the same window of unacknowledged messages). Printed as messages per second and
-// the ratio tinymqtt / mqtt.
+// same receiver; QoS 1 with the same window of unacknowledged messages), as messages per second and the ratio
+// tinymqtt / mqtt; and, when ESPRUINO names an interpreter, the JsVars of the module loaded from Storage and of a
+// client connected to mosquitto with one subscription, after a QoS 1 publish.
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { loadTinymqtt } from '../test/tinymqtt/helpers.ts';
 import { startMosquitto } from '../test/helpers/mosquitto.ts';
+import { espruino, scratch, storageWriteBundle, runScript } from '../test/helpers/espruino.ts';
 
 const size = readFileSync(join(import.meta.dirname, '..', 'build', 'tinymqtt.js')).length;
 console.log('| file | bytes | target | of target |\n| --- | --- | --- | --- |');
@@ -103,6 +105,30 @@ try {
   }
   console.log(`\nPublish throughput to mosquitto on loopback (best of ${ROUNDS}; QoS 1 with ${WINDOW} unacknowledged at most):`);
   console.table(rows);
+  if (!espruino) console.log('\nJsVars on Espruino: skipped (set ESPRUINO=/path/to/espruino, ideally a build with the ESP32 variable layout)');
+  else {
+    const dir = scratch();
+    await runScript(dir, storageWriteBundle('tinymqtt') + 'console.log("WRITTEN");\n');
+    const r = await runScript(
+      dir,
+      `var u = function () { return process.memory().usage; };
+var m0 = u(), tm = require("tinymqtt"), m1 = u();
+var c = tm.create("127.0.0.1", { port: ${m.port}, client_id: "bench-esp", keep_alive: 60 });
+c.on("connected", function () {
+  c.subscribe("x/#", 1, function () {
+    c.publish("x/y", "hello", 1, function () {
+      setTimeout(function () { console.log("JSVARS " + (m1 - m0) + " " + (u() - m1)); c.disconnect(); quit(); }, 300);
+    });
+  });
+});
+c.connect();
+`,
+      30000,
+    );
+    const j = /JSVARS (\d+) (\d+)/.exec(r.out);
+    console.log(`\nJsVars on Espruino (${espruino}):`);
+    console.log(j ? `| what | JsVars |\n| --- | --- |\n| require("tinymqtt") | ${j[1]} |\n| a connected client, one subscription, after a QoS 1 publish | ${j[2]} |` : 'run failed:\n' + r.out);
+  }
 } finally {
   await receiver.endAsync();
   await m.stop();
