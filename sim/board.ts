@@ -1,7 +1,9 @@
 // A simulated Espruino board in Node: runs the built bundles with the globals and built-in modules they use on
-// the device. Storage is an in-memory file table; net, tls and dgram are Node's; Wifi is whatever the caller
-// gives (none by default, as on Espruino's Linux build); require("tinymqtt") / require("defender") load the
-// bundles from the build folder, once per board, as the board loads its Storage modules.
+// the device. Storage is an in-memory file table; net and dgram are Node's; tls is Node's behind a shim that
+// takes DER key, cert and ca as Espruino's does; Wifi is whatever the caller gives (none by default, as on
+// Espruino's Linux build); require("tinymqtt") / require("defender") load the bundles from the build folder, once
+// per board, as the board loads its Storage modules.
+import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -30,6 +32,31 @@ export interface Board {
   /** Powers the board off: every timer its code set is cleared, and the MQTT client the firmware made global
    * is disconnected. */
   stop(): void;
+}
+
+/** A byte string of DER as PEM; text that is PEM already stays as it is. */
+function pem(v: any, label: 'CERTIFICATE' | 'PRIVATE KEY'): any {
+  if (typeof v !== 'string' || v.startsWith('-----')) return v;
+  const der = Buffer.from(v, 'latin1');
+  if (label === 'PRIVATE KEY') {
+    for (const type of ['pkcs8', 'pkcs1'] as const) {
+      try {
+        return createPrivateKey({ key: der, format: 'der', type }).export({ format: 'pem', type: 'pkcs8' });
+      } catch {
+        // try the other encoding
+      }
+    }
+  }
+  return `-----BEGIN ${label}-----\n${der.toString('base64').replace(/.{64}/g, '$&\n')}\n-----END ${label}-----\n`;
+}
+
+/** Espruino's tls on top of Node's: key, cert and ca come as DER byte strings there. */
+function espruinoTls(nodeTls: any) {
+  return {
+    connect(o: any, cb?: () => void) {
+      return nodeTls.connect({ ...o, key: pem(o.key, 'PRIVATE KEY'), cert: pem(o.cert, 'CERTIFICATE'), ca: pem(o.ca, 'CERTIFICATE') }, cb);
+    },
+  };
 }
 
 export function board(opts: BoardOptions = {}): Board {
@@ -73,7 +100,8 @@ export function board(opts: BoardOptions = {}): Board {
       if (!opts.wifi) throw new Error('Module Wifi not found');
       return opts.wifi;
     }
-    if (m === 'net' || m === 'tls' || m === 'dgram') return nodeRequire('node:' + m);
+    if (m === 'tls') return (modules.tls ??= espruinoTls(nodeRequire('node:tls')));
+    if (m === 'net' || m === 'dgram') return nodeRequire('node:' + m);
     if (m === 'tinymqtt' || m === 'defender') {
       if (!modules[m]) {
         const module = { exports: {} as any };

@@ -46,7 +46,7 @@ serial(`provision and upload for real: the firmware finds the secrets and report
   const u = spawnSync(process.execPath, [join(root, 'tools', 'upload.mjs'), '--port', port], { cwd: root, encoding: 'utf8', timeout: 60000 });
   const out = u.stdout + u.stderr;
   t.is(u.status, 0, out);
-  t.regex(out, /espruino-defender: found device\.crt, device\.key, ca\.pem, wifi\.pass in Storage/, out);
+  t.regex(out, /espruino-defender: found device\.crt, device\.key, ca\.crt, wifi\.pass in Storage/, out);
   t.regex(out, /espruino-defender: no Wifi module on this board/, out);
   t.notRegex(out, /Uncaught/, out);
 });

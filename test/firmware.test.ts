@@ -1,5 +1,6 @@
-// build/firmware.js on a simulated board (sim/board.ts) with a fake Wifi module and Node's tls, against mosquitto
-// set up like AWS IoT (TLS, client certificate required; certificates made for the test), with the local
+// build/firmware.js on a simulated board (sim/board.ts) with a fake Wifi module and Node's tls (fed the DER secrets
+// as Espruino's is), against mosquitto set up like AWS IoT (TLS, client certificate required; RSA certificates made
+// for the test), with the local
 // Device Defender service attached to it: the report is accepted. A wrong CA, a client certificate the broker
 // does not trust, and missing secrets each give a clear log line and a retry, never a crash.
 import test from 'ava';
@@ -11,7 +12,7 @@ import { build } from '../tools/build.mjs';
 import { board } from '../sim/board.ts';
 import { startService } from '../service/service.ts';
 import { startMosquitto } from './helpers/mosquitto.ts';
-import { makePki, type Pki } from './helpers/certs.ts';
+import { makePki, der, type Pki } from './helpers/certs.ts';
 
 const THING = 'fw-test';
 
@@ -51,7 +52,7 @@ class FakeWifi extends EventEmitter {
 }
 
 function secrets(pki: Pki, over: Record<string, string | undefined> = {}): Record<string, string> {
-  const files: Record<string, string | undefined> = { 'device.crt': pki.clientCert, 'device.key': pki.clientKey, 'ca.pem': pki.ca, 'wifi.pass': 'pw', ...over };
+  const files: Record<string, string | undefined> = { 'device.crt': der(pki.clientCert), 'device.key': der(pki.clientKey), 'ca.crt': der(pki.ca), 'wifi.pass': 'pw', ...over };
   return Object.fromEntries(Object.entries(files).filter(([, v]) => v !== undefined)) as Record<string, string>;
 }
 
@@ -80,7 +81,7 @@ test('the firmware joins Wi-Fi, connects over TLS with the Storage certificates,
     await until(() => lines.some((l) => /report \d+ accepted/.test(l)), 15000, () => lines.join('\n'));
     const log = lines.join('\n');
     t.regex(log, /espruino-defender: starting, thing fw-test, endpoint localhost/);
-    t.regex(log, /found device\.crt, device\.key, ca\.pem, wifi\.pass in Storage/);
+    t.regex(log, /found device\.crt, device\.key, ca\.crt, wifi\.pass in Storage/);
     t.regex(log, /Wi-Fi test-net failed: AUTH_FAIL; retrying in 1 s/, 'a failed join is retried');
     t.regex(log, /Wi-Fi test-net up/);
     t.regex(log, /MQTT connected to localhost:\d+/);
@@ -105,8 +106,8 @@ test('a wrong CA, an untrusted client certificate and missing secrets: a clear l
   const m = await startMosquitto({ tls: pki });
   const dir = await buildFor(m.port);
   const cases: [string, Record<string, string | undefined>, RegExp][] = [
-    ['wrong CA', { 'ca.pem': other.ca }, /MQTT error: .*certificate/i],
-    ['untrusted client certificate', { 'device.crt': other.clientCert, 'device.key': other.clientKey }, /MQTT (error|disconnected): /],
+    ['wrong CA', { 'ca.crt': der(other.ca) }, /MQTT error: .*certificate/i],
+    ['untrusted client certificate', { 'device.crt': der(other.clientCert), 'device.key': der(other.clientKey) }, /MQTT (error|disconnected): /],
     ['no device certificate in Storage', { 'device.crt': undefined }, /cannot connect without the device certificate, key and CA \(npm run provision\); retrying in 1 s/],
   ];
   try {

@@ -18,7 +18,7 @@ export const defaults = {
   longTags: false,
   slots: 8,
   wifi: { passwordFile: 'wifi.pass' },
-  tls: { certFile: 'device.crt', keyFile: 'device.key', caFile: 'ca.pem' },
+  tls: { certFile: 'device.crt', keyFile: 'device.key', caFile: 'ca.crt' },
 };
 
 /** Loads the config file, throwing an Error that names the bad field. */

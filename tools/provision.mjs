@@ -2,12 +2,27 @@
 // `npm run provision -- --cert device.pem.crt --key private.pem.key --ca AmazonRootCA1.pem --wifi-password ...`
 // writes the device's secrets to the board's Storage, under the file names of espruino.config.json,
 // through the espruino CLI. Secrets never go into a bundle or the config. Any subset may be given.
+// Certificates and the key are stored as DER (the base64 body of the PEM file, decoded): Espruino's tls takes
+// DER, not PEM, and the firmware passes what Storage.read returns, which stays in flash.
 // Connection options: see espruino-cli.mjs.
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseCommandLine, connectionArgs, runCli, runMain } from './espruino-cli.mjs';
+
+/** The DER bytes of the first PEM block of a file (a file that is not PEM is taken as DER already). */
+export function derOf(file) {
+  const text = readFileSync(file);
+  const pem = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/.exec(text.toString('latin1'));
+  if (!pem) {
+    if (text[0] === 0x30) return text; // an ASN.1 SEQUENCE: DER already
+    throw new Error(`${file}: neither a PEM nor a DER certificate or key`);
+  }
+  const der = Buffer.from(pem[2].replace(/\s+/g, ''), 'base64');
+  if (!der.length) throw new Error(`${file}: empty PEM block`);
+  return der;
+}
 
 function main() {
   const { values, config } = parseCommandLine({
@@ -25,10 +40,15 @@ function main() {
   const password = values['wifi-password'];
   if (!files.length && password === undefined) throw new Error('nothing to write: give --cert, --key, --ca and/or --wifi-password');
 
-  // The password goes through a private temporary file, removed afterwards, so it is not on the CLI's command line.
+  // The secrets go through private temporary files, removed afterwards (the password is then not on the CLI's
+  // command line either).
   const dir = mkdtempSync(join(tmpdir(), 'provision-'));
   try {
-    const storage = files.map(([name, file]) => [name, resolve(file)]);
+    const storage = files.map(([name, file], i) => {
+      const der = join(dir, 'der' + i);
+      writeFileSync(der, derOf(resolve(file)), { mode: 0o600 });
+      return [name, der];
+    });
     if (password !== undefined) {
       const file = join(dir, 'wifi');
       writeFileSync(file, password, { mode: 0o600 });
