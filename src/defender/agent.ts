@@ -58,140 +58,148 @@ var MAX_PERIOD = 86400,
   ID_FILE = "defender.rid";
 
 // Memory: on Espruino each module-level function costs about 5 JsVars plus one per parameter for as long as
-// the module is loaded, while plain variables are cheap; so there are few functions, with few parameters.
-var _on = false,
+// the module is loaded, an integer variable one, a boolean, a double or a reference two; so there are few
+// functions with few parameters, flags are integers, and the report ids sit in one Float64Array.
+var _on = 0,
   _mq: any = null,
   _cb: any = null,
   _cm: any = null,
   _tp = "", // report topic
-  _json = false,
-  _long = false,
+  _fmt = 0, // 1 JSON, + 2 long tags
   _per = DEFAULT_MIN,
   _min = DEFAULT_MIN,
   _iv = 0, // period the interval runs at
   _fl = 0x3ff, // report.ts F_* flags: everything
   _t: any = null, // interval
   _buf: Uint8Array | null = null,
-  _up = false, // client connected, as far as the events tell
+  _up = 0, // client connected, as far as the events tell
   _sub = 0, // 0 not subscribed, 1 subscribing, 2 subscribed
-  _ok = 0, // subscriptions granted this round
-  _busy = false, // a publish is in flight
-  _due = false, // a report is wanted
-  _pid = 0, // id of the last report published
-  _last = 0, // last report id used
-  _res = -1, // highest id reserved in Storage (-1: not read yet)
-  _ids = new Float64Array(4), // ids awaiting a response
-  _ix = 0,
-  _info = [0, 0],
-  _ev = { type: 0, reportId: 0, code: 0 as any, message: "" };
+  _busy = 0, // a publish is in flight
+  _due = 0, // a report is wanted
+  _ix = 0, // where the next id goes in A[IDS..IDS+3]
+  _ev: any = null, // the one event object (while started with a callback)
+  /** getTime where there is one (Espruino; the tests give theirs), else Date.now in seconds */
+  _clock: any = typeof getTime === "function" ? getTime : 0,
+  /** [0], [1]: writeReport's info; [IDS..IDS+3] ids awaiting a response; [PID] id of the last report
+   * published; [LAST] last report id used; [RES] highest id reserved in Storage (-1: not read yet) */
+  A = new Float64Array(9);
+var IDS = 2,
+  PID = 6,
+  LAST = 7,
+  RES = 8;
+A[RES] = -1;
 
 /** Calls the application back with the one event object. code: an error code, the service's ErrorCode, or a
  * count; message: text (from an Error, its message). */
 function emit(type: number, id: number, code: any, message: any): void {
-  _ev.type = type;
-  _ev.reportId = id;
-  _ev.code = code;
-  _ev.message = message ? "" + (message.message || message) : "";
-  try {
-    if (_cb) _cb(_ev);
-  } catch (e) {
-    // the application's callback must not break the agent
+  if (_ev) {
+    _ev.type = type;
+    _ev.reportId = id;
+    _ev.code = code;
+    _ev.message = message ? "" + (message.message || message) : "";
+    try {
+      _cb(_ev);
+    } catch (e) {
+      // the application's callback must not break the agent
+    }
   }
 }
 
 /** Listener of "connected"; also how the agent subscribes at start and at a retry. A client without a
- * session may have lost the subscriptions at a reconnect: subscribe again (the next tick reports). */
+ * session may have lost the subscriptions at a reconnect: subscribe again (the next tick reports). The
+ * subscribe callback is made per round (it lives until the SUBACK) and counts that round's grants only. */
 function onConnected(): void {
-  _up = true;
+  var n = 0,
+    sub: any = function (err?: any): void {
+      if (_on && err) {
+        _sub = 0;
+        emit(SUBSCRIBE_FAILED, 0, MQTT_FAILURE, err);
+      } else if (_on && _sub === 1 && ++n === 2) {
+        _sub = 2;
+        tick(1);
+      }
+    };
+  _up = 1;
   if (_on && _sub !== 1) {
     _sub = 1;
-    _ok = 0;
     try {
-      _mq.subscribe(_tp + "/accepted", 1, onSub);
-      _mq.subscribe(_tp + "/rejected", 1, onSub);
+      _mq.subscribe(_tp + "/accepted", 1, sub);
+      _mq.subscribe(_tp + "/rejected", 1, sub);
     } catch (e) {
-      onSub(e);
+      sub(e);
     }
   }
+  sub = 0; // the callback's scope is this one: no cycle through it once the client has dropped it
 }
 
 function onDisconnected(): void {
-  _up = false;
-}
-
-function onSub(err?: any): void {
-  if (!_on) return;
-  if (err) {
-    _sub = 0;
-    emit(SUBSCRIBE_FAILED, 0, MQTT_FAILURE, err);
-  } else if (_sub === 1 && ++_ok === 2) {
-    _sub = 2;
-    step();
-  }
+  _up = 0;
 }
 
 function onPub(err?: any): void {
-  _busy = false;
-  if (err && _on) emit(PUBLISH_FAILED, _pid, MQTT_FAILURE, err);
+  _busy = 0;
+  if (err && _on) emit(PUBLISH_FAILED, A[PID], MQTT_FAILURE, err);
 }
 
-/** Publishes a report if one is due and the client is up, subscribed and idle. */
-function step(): void {
-  if (!_up) _due = false; // down: this tick is skipped; after the reconnect the next tick reports
-  if (!_due || _busy || !_buf) return;
-  if (_sub < 2) {
-    if (!_sub) onConnected();
-    return;
-  }
-  _due = false;
-  // the report id
-  var st: any = null;
+/** The interval's callback, and (now 1) how a report goes out at once: publishes a report if one is due and
+ * the client is up, subscribed and idle. */
+function tick(now?: number): void {
+  var t, id, n;
   try {
-    st = require("Storage");
-  } catch (e) {
-    // no Storage (plain Node): ids still increase while the module lives
-  }
-  if (_res < 0) _res = _last = Math.max(_last, +(st && st.read(ID_FILE)) || 0);
-  var t = Math.floor((typeof getTime === "function" ? getTime() : Date.now() / 1000) * 1000);
-  var id = (_last = t > CLOCK_SET && t > _last ? t : _last + 1);
-  if (id > _res) {
-    _res = id + (id === t ? 864e5 : 1000);
+    if (now !== 1) {
+      if (_iv !== _per) {
+        // a new period takes effect here, at the next iteration
+        clearInterval(_t);
+        _t = setInterval(tick, (_iv = _per) * 1000);
+      }
+      _due = 1;
+    }
+    if (!_up) _due = 0; // down: this tick is skipped; after the reconnect the next tick reports
+    if (!_due || _busy || !_buf) return;
+    if (_sub < 2) {
+      if (!_sub) onConnected();
+      return;
+    }
+    _due = 0;
+    // the report id
+    if (A[RES] < 0) {
+      try {
+        A[LAST] = Math.max(A[LAST], +(require("Storage").read(ID_FILE) as any) || 0);
+      } catch (e) {
+        // no Storage (plain Node): ids still increase while the module lives
+      }
+      A[RES] = A[LAST];
+    }
+    t = Math.floor((_clock ? _clock() : Date.now() / 1000) * 1000);
+    id = A[LAST] = t > CLOCK_SET && t > A[LAST] ? t : A[LAST] + 1;
+    if (id > A[RES]) {
+      A[RES] = id + (id === t ? 864e5 : 1000);
+      try {
+        require("Storage").write(ID_FILE, "" + A[RES]);
+      } catch (e) {
+        // no Storage, or a full one: the ids still increase until the next reboot
+      }
+    }
+    n = writeReport(_buf, !!(_fmt & 1), !!(_fmt & 2), _fl, id, _cm, A);
+    if (n < 0) return emit(REPORT_FAILED, id, n === ERR_SPACE ? NO_MEMORY : n === ERR_CUSTOM ? INVALID_INPUT : INTERNAL_FAILURE, 0);
+    if (A[0]) emit(REPORT_TRUNCATED, id, A[0], 0);
+    if (A[1]) emit(SLOTS_OVERFLOWED, id, A[1], 0);
+    A[PID] = A[IDS + (_ix = (_ix + 1) & 3)] = id;
+    _busy = 1;
     try {
-      if (st) st.write(ID_FILE, "" + _res);
+      _mq.publish(_tp, _buf.subarray(0, n), 1, onPub);
     } catch (e) {
-      // a full Storage: the ids still increase until the next reboot
+      onPub(e);
     }
-  }
-  var n = writeReport(_buf, _json, _long, _fl, id, _cm, _info);
-  if (n < 0) return emit(REPORT_FAILED, id, n === ERR_SPACE ? NO_MEMORY : n === ERR_CUSTOM ? INVALID_INPUT : INTERNAL_FAILURE, 0);
-  if (_info[0]) emit(REPORT_TRUNCATED, id, _info[0], 0);
-  if (_info[1]) emit(SLOTS_OVERFLOWED, id, _info[1], 0);
-  _pid = _ids[(_ix = (_ix + 1) & 3)] = id;
-  _busy = true;
-  try {
-    _mq.publish(_tp, _buf.subarray(0, n), 1, onPub);
   } catch (e) {
-    onPub(e);
-  }
-}
-
-function tick(): void {
-  try {
-    if (_iv !== _per) {
-      // a new period takes effect here, at the next iteration
-      clearInterval(_t);
-      _t = setInterval(tick, (_iv = _per) * 1000);
-    }
-    _due = true;
-    step();
-  } catch (e) {
-    // never throw out of a timer, but say what went wrong
+    // never throw out of a timer or a client callback, but say what went wrong
     emit(REPORT_FAILED, 0, INTERNAL_FAILURE, e);
   }
 }
 
-/** A tiny CBOR decoder, enough for the service's response map: maps, arrays, strings, integers, true, false,
- * null; a float (the timestamp, if the service sends one as a float) decodes to null. Throws on bad input. */
+/** A tiny CBOR decoder of _s from _i, enough for the service's response map: maps, arrays, strings, integers,
+ * true, false, null; a float (the timestamp, if the service sends one as a float) decodes to null. Throws on
+ * bad input. (Not a closure in onMsg: a recursive closure leaks on Espruino 2v29.) */
 var _s = "",
   _i = 0;
 function cbor(): any {
@@ -220,10 +228,12 @@ function cbor(): any {
 
 /** Listener of "message": a response on TOPIC/accepted or TOPIC/rejected, matched by report id. */
 function onMsg(m: any): void {
+  var k = m && m.topic,
+    r: any,
+    id = 0,
+    i,
+    d: any;
   try {
-    var k = m && m.topic,
-      r: any,
-      id = 0;
     if (!_on || typeof k !== "string" || k.indexOf(_tp)) return;
     k = k.substr(_tp.length);
     k = k === "/accepted" ? 1 : k === "/rejected" ? 2 : 0;
@@ -231,16 +241,16 @@ function onMsg(m: any): void {
     try {
       _s = m.message;
       _i = 0;
-      r = _json ? JSON.parse(_s) : cbor();
+      r = _fmt & 1 ? JSON.parse(_s) : cbor();
       id = r.reportId;
     } catch (e) {
       r = 0;
     }
     _s = "";
-    for (var i = 0; i < 4; i++) {
-      if (id && _ids[i] === id) {
-        _ids[i] = 0;
-        var d = r.statusDetails || {};
+    for (i = IDS; i < IDS + 4; i++) {
+      if (id && A[i] === id) {
+        A[i] = 0;
+        d = r.statusDetails || {};
         return k < 2 ? emit(METRICS_ACCEPTED, id, 0, 0) : emit(METRICS_REJECTED, id, d.ErrorCode, d.ErrorMessage);
       }
     }
@@ -251,13 +261,13 @@ function onMsg(m: any): void {
 }
 
 export function start(info: any): number {
-  if (_on) return ALREADY_STARTED;
   var mq = info && info.mqtt,
     f = info && info.format,
     min = _min,
     n = info && info.slots,
     size = (info && info.bufferSize) || 512,
     e: number;
+  if (_on) return ALREADY_STARTED;
   if (
     !(mq && mq.publish && mq.subscribe && mq.on) ||
     typeof info.thingName !== "string" ||
@@ -287,13 +297,12 @@ export function start(info: any): number {
   if (n) setSlots(n);
   _mq = mq;
   _cb = info.callback;
+  _ev = _cb ? { type: 0, reportId: 0, code: 0, message: "" } : null;
   _cm = info.custom || null;
-  _json = f === "json";
-  _long = !!info.longTags;
-  _tp = "$aws/things/" + info.thingName + "/defender/metrics/" + (_json ? "json" : "cbor");
-  _on = true;
-  _busy = _due = false;
-  _sub = 0;
+  _fmt = (f === "json" ? 1 : 0) + (info.longTags ? 2 : 0);
+  _tp = "$aws/things/" + info.thingName + "/defender/metrics/" + (f === "json" ? "json" : "cbor");
+  _on = 1;
+  _busy = _due = _sub = 0;
   mq.on("connected", onConnected);
   mq.on("disconnected", onDisconnected);
   mq.on("message", onMsg);
@@ -305,10 +314,11 @@ export function start(info: any): number {
 }
 
 export function stop(): number {
+  var mq = _mq,
+    i;
   if (!_on) return NOT_STARTED;
-  _on = false;
+  _on = 0;
   clearInterval(_t);
-  var mq = _mq;
   try {
     mq.removeListener("connected", onConnected);
     mq.removeListener("disconnected", onDisconnected);
@@ -320,9 +330,10 @@ export function stop(): number {
   } catch (e) {
     // a client that is gone: nothing more to release
   }
-  _mq = _cb = _cm = _buf = _t = null;
+  _mq = _cb = _cm = _buf = _t = _ev = null;
+  _tp = "";
   _min = DEFAULT_MIN;
-  for (var i = 0; i < 4; i++) _ids[i] = 0;
+  for (i = IDS; i < IDS + 4; i++) A[i] = 0;
   return SUCCESS;
 }
 
@@ -357,8 +368,8 @@ export function report(): number {
   if (!_on) return NOT_STARTED;
   if (!_up) return MQTT_FAILURE;
   if (_busy) return BUSY;
-  _due = true;
-  step();
+  _due = 1;
+  tick(1);
   return SUCCESS;
 }
 
