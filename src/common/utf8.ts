@@ -3,8 +3,9 @@
 // units, which are encoded here (surrogate pairs joined, lone surrogates as U+FFFD).
 // One function does the work (each function costs RAM on Espruino); the others are thin.
 
-/** True where a string holds bytes, not code units (Espruino without Unicode support). */
-var byteStrings = String.fromCharCode(256).charCodeAt(0) !== 256;
+/** 1 where a string holds bytes, not code units (Espruino without Unicode support); a number, which costs less
+ * RAM than a boolean on Espruino. */
+export var byteStrings = String.fromCharCode(256).charCodeAt(0) !== 256 ? 1 : 0;
 
 /** Writes the UTF-8 bytes of s into buf at off, or only counts them when buf is null; returns the offset
  * after them. The caller makes room. No closure and no allocation: the report writer calls it on every report. */

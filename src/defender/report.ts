@@ -43,7 +43,7 @@
 // after T[26], then the words): built at the first report, and again only when a report asks for the other
 // style; so no long string stays in RAM, and nothing is allocated while the style stays.
 import { S, NS, EST, OVF, TP, UP, RING } from "./ring";
-import { utf8Write } from "../common/utf8";
+import { utf8Write, byteStrings } from "../common/utf8";
 
 export var F_TCP_TOTAL = 0x1, // FreeRTOS: established connections total
   F_TCP_LOCAL = 0x2, // local port of each connection
@@ -96,8 +96,6 @@ var wb: Uint8Array,
   T: Uint8Array,
   tl = -1;
 
-/** True where strings hold UTF-8 bytes (Espruino without Unicode): bytes >= 0x80 are copied as they are. */
-var byteStr = utf8Write(String.fromCharCode(256), null, 0) < 2;
 /** float64 as bytes: NS[4] seen through a byte view (typed arrays are little-endian on x86, ARM, Xtensa). */
 var f8 = new Uint8Array(NS.buffer, 32, 8);
 
@@ -141,13 +139,13 @@ function w(op: number, v?: any, x?: any): void {
     k = STR;
     if (!wj) n = utf8Write(v, null, 0);
     else {
-      // outside ASCII, Unicode strings get \uXXXX escapes (valid JSON for any code unit); byte strings are
-      // copied as bytes
+      // outside ASCII, Unicode strings get \uXXXX escapes (valid JSON for any code unit); byte strings (UTF-8
+      // already, on Espruino without Unicode) are copied as bytes
       wb[wo++] = 34;
       for (i = 0; i < v.length; i++) {
         c = v.charCodeAt(i);
         if (c === 34 || c === 92) wb[wo++] = 92;
-        if (c < 32 || (c > 126 && !byteStr)) {
+        if (c < 32 || (c > 126 && !byteStrings)) {
           wb[wo++] = 92;
           wb[wo++] = 117;
           for (x = 12; x >= 0; x -= 4) {
@@ -288,17 +286,17 @@ export function writeReport(
         if (l) {
           w(TAG, g ? T_PTS : T_CS);
           // entries: a port table's ports, the ring's established connections with a known address
-          for (i = g ? o + 1 : o, m = 0; i < (g ? o + 9 : S.length); i += g ? 1 : 4) if (g ? S[i] : S[i + 3] > 0 && S[i]) m++;
+          for (i = g ? o + 1 : o, m = 0; i < (g ? o + 9 : S.length); i += g ? 1 : 3) if (g ? S[i] : S[i + 2] > 0 && S[i]) m++;
           m = Math.min(m, 50);
           dropped += m - Math.min(m, k);
           w(ARR, (m = Math.min(m, k)));
-          for (i = g ? o + 1 : o; m; i += g ? 1 : 4) {
-            if (g ? S[i] : S[i + 3] > 0 && S[i]) {
-              lp = !g && f & F_TCP_LOCAL && S[i + 2];
+          for (i = g ? o + 1 : o; m; i += g ? 1 : 3) {
+            if (g ? S[i] : S[i + 2] > 0 && S[i]) {
+              lp = !g && f & F_TCP_LOCAL && S[i + 1] & 65535;
               w(MAP, lp ? 2 : 1);
               if (lp) w(TAG, T_LP, lp);
               if (g) w(TAG, T_PT, S[i]);
-              else w(TAG, T_RAD), w(ADDR, S[i], S[i + 1]);
+              else w(TAG, T_RAD), w(ADDR, S[i], S[i + 1] >>> 16);
               if (wj) wb[wo++] = 125;
               m--;
             }

@@ -1,7 +1,7 @@
 // Socket tracking: track(mod) wraps Espruino's (or Node's) net, tls or dgram so that its sockets feed the
 // metrics state of ring.ts. No object and no closure per socket: each tracked socket gets a few short
-// properties (`_d`, its ring ticket; `_w`, its own write), the shared tWrite and shared listeners (ring.ts's
-// hook) that find their state through `this`. The tracker keeps no reference to any socket.
+// properties (`_d`, its ring ticket; `_w`, its own write), and ring.ts's shared tWrite and listeners, which
+// find their state through `this`. The tracker keeps no reference to any socket.
 //
 //   track(mod, resolver?) -> { connect, createServer, createSocket } (those that mod has)
 //     connect(options, onConnect?)  as net.connect / tls.connect (options form). A host given as a name is
@@ -16,7 +16,7 @@
 //     createSocket(type, onMessage?) dgram: bind(port) / close() in the UDP port table; send and message counted
 // Slots: taken at connect (state connecting), established on `connect`, released exactly once on the first of
 // close / end / error. Every write/send call and data/message event counts one packet and its bytes.
-import { TP, UP, hook, tWrite, count, listening, parseIp } from "./ring";
+import { S, EST, OVF, SEQ, TP, UP, RING, onConnect, onGone, tWrite, count, parseIp } from "./ring";
 
 export type Resolver = (host: string, cb: (ip?: string) => void) => void;
 
@@ -34,94 +34,134 @@ export function track(mod: any, resolver?: Resolver): any {
   return t;
 }
 
+/** connect(options, onConnect?) of a tracked net or tls module; also how a tracked server adopts a socket it
+ * accepted (options: the socket; onConnect: the server's port). Either way the socket takes a slot (connecting,
+ * or established when accepted), its own write is kept in _w for tWrite, and ring.ts's listeners follow it. */
 function tConnect(this: any, opts: any, cb?: any): any {
-  var mod = this._m,
-    host = opts.host,
-    ip = parseIp(host),
-    r = this._r || platform,
-    o: any = {},
-    k: any,
-    q: any,
+  var t = this,
+    st = 1, // 1 connecting, 2 established
+    ip,
+    port,
+    lp = 0,
     s: any,
+    i,
+    host: any,
+    r: any,
+    o: any,
+    q: any,
     p: any,
     done: any,
-    dns: any;
-  if (r === void 0) {
-    r = platform = 0;
-    try {
-      // the Linux build of Espruino has no Wifi module: require throws there, as on Node
-      k = require("Wifi");
-      r = platform = k.getHostByName.bind(k);
-    } catch (e) {
+    m: any, // the platform's name resolving module
+    k;
+  if (opts.write) {
+    // accepted: the remote address when the platform gives one (socket.remoteAddress on Node)
+    s = opts;
+    ip = parseIp(s.remoteAddress);
+    port = s.remotePort;
+    lp = cb || s.localPort || 0;
+    st = 2;
+  } else {
+    host = opts.host;
+    ip = parseIp(host);
+    r = t._r || platform;
+    if (r === void 0) {
+      r = platform = 0;
       try {
-        dns = require("dns");
-        r = platform = function (h, f) {
-          dns.lookup(h, 4, function (err: unknown, a: string) {
-            f(err ? void 0 : a);
-          });
-        };
-      } catch (e2) {
-        // no resolver: hostnames go to the module as they are, and the address stays unknown
+        // the Linux build of Espruino has no Wifi module: require throws there, as on Node
+        m = require("Wifi");
+        r = platform = m.getHostByName.bind(m);
+      } catch (e) {
+        try {
+          m = require("dns");
+          r = platform = function (h, f) {
+            m.lookup(h, 4, function (err: unknown, a: string) {
+              f(err ? void 0 : a);
+            });
+          };
+        } catch (e2) {
+          // no resolver: hostnames go to the module as they are, and the address stays unknown
+        }
       }
     }
-  }
-  if (ip || !host || !r) {
-    // the callback goes on as a listener after ours: Espruino keeps a connect callback as the one "connect"
-    // handler, and adding a listener beside it breaks its listener list (an assertion in Espruino 2v29)
-    s = mod.connect(opts);
-    hook(s, ip, opts.port, 0, 1);
-    if (cb) s.on("connect", cb);
-    return s;
-  }
-  // a hostname: a stand-in socket now, the real one (s) once the address is known; until then the calls wait
-  // in q as pairs (event name and listener for on, 0 and data for write, 1 for end)
-  q = cb ? ["connect", cb] : [];
-  p = {
-    on: function (ev: string, fn: any): any {
-      if (s) s.on(ev, fn);
-      else if (q) q.push(ev, fn);
+    if (!ip && host && r) {
+      // a hostname: a stand-in socket now, the real one (s) once the address is known; until then the calls
+      // wait in q as pairs (event name and listener for on, 0 and data for write, 1 for end)
+      q = cb ? ["connect", cb] : [];
+      p = {
+        on: function (ev: string, fn: any): any {
+          if (s) s.on(ev, fn);
+          else if (q) q.push(ev, fn);
+          return p;
+        },
+        write: function (d: any): any {
+          if (s) return s.write(d);
+          if (q) q.push(0, d);
+          return true;
+        },
+        end: function (): void {
+          if (s) s.end();
+          else if (q) q.push(1, 0);
+        },
+      };
+      o = {};
+      for (i in opts) o[i] = opts[i];
+      o.servername = o.servername || host;
+      done = function (addr?: string): void {
+        var l = q,
+          e: any,
+          j;
+        if (!l) return; // the resolver answered twice
+        q = 0;
+        try {
+          if (!parseIp(addr)) throw new Error("cannot resolve " + o.servername);
+          o.host = addr;
+          s = tConnect.call(t, o); // an address now: connects and tracks
+        } catch (x) {
+          e = x;
+        }
+        for (j = 0; j < l.length; j += 2) {
+          if (!e) l[j] === 1 ? s.end() : l[j] ? s.on(l[j], l[j + 1]) : s.write(l[j + 1]);
+          else if (l[j] === "error") l[j + 1].call(p, e);
+        }
+        for (j = 0; e && j < l.length; j += 2) if (l[j] === "close") l[j + 1].call(p, true);
+      };
+      setTimeout(function () {
+        try {
+          r(host, done);
+        } catch (e) {
+          done();
+        }
+      }, 0);
       return p;
-    },
-    write: function (d: any): any {
-      if (s) return s.write(d);
-      if (q) q.push(0, d);
-      return true;
-    },
-    end: function (): void {
-      if (s) s.end();
-      else if (q) q.push(1, 0);
-    },
-  };
-  for (k in opts) o[k] = opts[k];
-  o.servername = o.servername || host;
-  done = function (addr?: string): void {
-    var l = q,
-      i,
-      e: any;
-    if (!l) return; // the resolver answered twice
-    q = 0;
-    try {
-      if (!(ip = parseIp(addr))) throw new Error("cannot resolve " + o.servername);
-      o.host = addr;
-      s = mod.connect(o);
-    } catch (x) {
-      e = x;
     }
-    if (!e) hook(s, ip, o.port, 0, 1);
-    for (i = 0; i < l.length; i += 2) {
-      if (!e) l[i] === 1 ? s.end() : l[i] ? s.on(l[i], l[i + 1]) : s.write(l[i + 1]);
-      else if (l[i] === "error") l[i + 1].call(p, e);
+    s = t._m.connect(opts);
+    port = opts.port;
+  }
+  // its slot; the ticket: > 0 its slot's, -1 connecting without a slot, -2 established without a slot
+  k = -st;
+  if (st > 1) S[EST]++;
+  for (i = RING; i < S.length; i += 3) {
+    if (!S[i + 2]) {
+      S[i] = ip;
+      S[i + 1] = ((+port || 0) << 16) | lp;
+      k = S[SEQ] = S[SEQ] > 0x7ffffffd ? 1 : S[SEQ] + 1;
+      S[i + 2] = st > 1 ? k : -k;
+      break;
     }
-    for (i = 0; e && i < l.length; i += 2) if (l[i] === "close") l[i + 1].call(p, true);
-  };
-  setTimeout(function () {
-    try {
-      r(host, done);
-    } catch (e) {
-      done();
-    }
-  }, 0);
-  return p;
+  }
+  if (k < 0) S[OVF]++;
+  s._d = k;
+  s._w = s.write;
+  s.write = tWrite;
+  s.on("connect", onConnect);
+  s.on("data", count);
+  s.on("end", onGone);
+  s.on("close", onGone);
+  s.on("error", onGone);
+  // the callback goes on as a listener after ours: Espruino keeps a connect callback as the one "connect"
+  // handler, and adding a listener beside it breaks its listener list (an assertion in Espruino 2v29)
+  if (st < 2 && cb) s.on("connect", cb);
+  return s;
 }
 
 /** createServer(onConnection?) of net or tls, and createSocket(type, onMessage?) of dgram, told apart by their
@@ -135,17 +175,18 @@ function tOpen(this: any, a?: any, b?: any): any {
       ? mod.createSocket(a, b)
       : mod.createServer(function (s: any) {
           try {
-            hook(s, parseIp(s.remoteAddress), s.remotePort, o._l || s.localPort || 0, 2);
+            tConnect(s, o._l);
           } catch (e) {
             // never throw into the platform's accept path
           }
           if (a) a(s);
         });
+  if (ports === portWrappers) ports = portWrappers();
   o._t = udp ? UP : TP;
   o._b = o[bind];
-  o[bind] = tListen;
+  o[bind] = ports._l;
   o._c = o.close;
-  o.close = tClose;
+  o.close = ports._c;
   if (udp) {
     o._w = o.send;
     o.send = tWrite;
@@ -154,23 +195,49 @@ function tOpen(this: any, a?: any, b?: any): any {
   return o;
 }
 
-/** listen / bind of a tracked server or dgram socket. */
-function tListen(this: any, port: any): any {
-  var r = this._b.apply(this, arguments);
-  onListening.call(this, port || 0);
-  return r;
+function portWrappers(): any {
+  /** Records the listening port of this server or dgram socket in its table (off: forgets it); a port not
+   * known yet (Node's listen(0) / bind(0)) is read once listening (port undefined: the "listening" listener).
+   * The table's total stays exact; a full table lists what it can. */
+  var record = function (this: any, port?: any, off?: number): void {
+    var o = this,
+      t = o._t,
+      i;
+    if (off) {
+      port = o._l;
+      o._l = 0;
+    } else {
+      if (port === void 0) port = o.address();
+      if (port && port.port) port = port.port;
+      if (!(port > 0)) {
+        o.on("listening", record);
+        return;
+      }
+      if (o._l) return;
+      o._l = port;
+    }
+    if (!off || S[t]) S[t] += off ? -1 : 1;
+    for (i = t + 1; i < t + 9; i++) {
+      if (S[i] === (off ? port : 0)) {
+        S[i] = off ? 0 : port;
+        break;
+      }
+    }
+  };
+  return {
+    _l: function (this: any, port: any): any {
+      var r = this._b.apply(this, arguments);
+      record.call(this, port || 0);
+      return r;
+    },
+    _c: function (this: any): any {
+      if (this._l) record.call(this, 0, 1);
+      return this._c.apply(this, arguments);
+    },
+  };
 }
 
-/** Records the listening port; unknown (Node's listen(0) / bind(0)), it is read once listening (port
- * undefined: called as the "listening" listener). */
-function onListening(this: any, port?: any): void {
-  if (port === void 0) port = this.address();
-  if (port && port.port) port = port.port;
-  if (!(port > 0)) this.on("listening", onListening);
-  else if (!this._l) listening(this._t, (this._l = port), 1);
-}
-
-function tClose(this: any): any {
-  if (this._l) listening(this._t, this._l, 0), (this._l = 0);
-  return this._c.apply(this, arguments);
-}
+/** The wrappers of tracked servers and dgram sockets ({_l: listen or bind, _c: close}); until the first one is
+ * created, the function that makes them: many devices never listen, and every function costs RAM on Espruino.
+ * (Declared after that function: Espruino does not hoist function declarations.) */
+var ports: any = portWrappers;
