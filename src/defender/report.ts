@@ -39,9 +39,10 @@
 //   MAP, ARR   opens a map or array of v entries (CBOR needs v: definite lengths; JSON closes it with "}" "]")
 //   ADDR   "a.b.c.d:port" from the IPv4 address v as a 32-bit integer and the port x, digit by digit
 // JSON commas: an item gets one unless the byte before it opens a map or array or ends a key ("{", "[", ":").
-// Tag names live in one Uint8Array T of the current style only (T[0..25]: where each of the 25 words starts
-// after T[26], then the words): built at the first report, and again only when a report asks for the other
-// style; so no long string stays in RAM, and nothing is allocated while the style stays.
+// Tag names live in one Uint8Array T of the current style only: T[0..7] scratch for a float64 (F views it),
+// T[8] the style (1 short, 2 long), T[9..34] where each of the 25 words starts after T[35], then the words.
+// It is made at the first report, and again only when a report asks for the other style: so no long string
+// stays in RAM, and nothing is allocated while the style stays.
 import { S, NS, EST, OVF, TP, UP, RING } from "./ring";
 import { utf8Write, byteStrings } from "../common/utf8";
 
@@ -89,15 +90,12 @@ var T_HED = 0,
   T_NUMBER = 20, // then number_list, string_list, ip_list
   T_V10 = 24;
 
-/** Buffer, offset, JSON (1) or CBOR (0); tag table and its style (1 long, 0 short, -1 none yet). */
+/** Buffer, offset, JSON (1) or CBOR (0); tag table and its float64 view. */
 var wb: Uint8Array,
   wo = 0,
   wj = 0,
   T: Uint8Array,
-  tl = -1;
-
-/** float64 as bytes: NS[4] seen through a byte view (typed arrays are little-endian on x86, ARM, Xtensa). */
-var f8 = new Uint8Array(NS.buffer, 32, 8);
+  F: Float64Array;
 
 function w(op: number, v?: any, x?: any): void {
   // every var declared up front: Espruino does not hoist var, and the minifier may reorder the branches
@@ -112,8 +110,8 @@ function w(op: number, v?: any, x?: any): void {
   }
   if (op < NUM) {
     // a tag: ASCII, shorter than 24 bytes
-    i = T[v] + 26;
-    e = T[v + 1] + 26;
+    i = T[v + 9] + 35;
+    e = T[v + 10] + 35;
     wb[wo++] = wj ? 34 : 96 + e - i;
     while (i < e) wb[wo++] = T[i++];
     if (wj) wb[wo++] = 34;
@@ -128,8 +126,9 @@ function w(op: number, v?: any, x?: any): void {
       if (wj) for (x = String(v), i = 0; i < x.length; i++) wb[wo++] = x.charCodeAt(i);
       else {
         wb[wo++] = 0xfb;
-        NS[4] = v;
-        for (i = 8; i--; ) wb[wo++] = f8[i];
+        // big-endian; typed arrays are little-endian on every target (x86, ARM, Xtensa)
+        F[0] = v;
+        for (i = 8; i--; ) wb[wo++] = T[i];
       }
       return;
     }
@@ -235,19 +234,20 @@ export function writeReport(
   } catch (e) {
     return ERR_CUSTOM;
   }
-  if (tl !== (longTags ? 1 : 0)) {
-    tl = longTags ? 1 : 0;
+  if (!T || T[8] !== (longTags ? 2 : 1)) {
     // 25 words, at most 255 bytes in all (the offsets are bytes)
     x =
-      (tl
+      (longTags
         ? "header report_id version metrics tcp_connections established_connections connections remote_addr " +
           "local_port total listening_tcp_ports listening_udp_ports ports port network_stats bytes_in bytes_out " +
           "packets_in packets_out custom_metrics"
         : "hed rid v met tc ec cs rad lp t tp up pts pt ns bi bo pi po cmet") + " number number_list string_list ip_list 1.0 ";
-    T = new Uint8Array(x.length + 1);
-    for (i = 0, m = 0, k = 0; i < x.length; i++) {
+    T = new Uint8Array(x.length + 10);
+    F = new Float64Array(T.buffer, 0, 1);
+    T[8] = longTags ? 2 : 1;
+    for (i = 0, m = 9, k = 0; i < x.length; i++) {
       if (x.charCodeAt(i) === 32) T[++m] = k;
-      else T[26 + k++] = x.charCodeAt(i);
+      else T[35 + k++] = x.charCodeAt(i);
     }
     k = 50;
   }

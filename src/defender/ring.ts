@@ -10,7 +10,7 @@
 //                          address (a.b.c.d = a << 24 | b << 16 | ..., 0 unknown), remote port << 16 | local
 //                          port, ticket (0 free, > 0 established, < 0 connecting)
 //   NS                     Float64Array: bytes in, bytes out, packets in, packets out since the last report
-//                          (exact up to 2^53); NS[4] is the report writer's float64 scratch
+//                          (exact up to 2^53)
 //   setSlots(n)            1..255 slots; reallocates S, keeping live connections (compacted; any that no longer
 //                          fit stay counted in the total, unlisted). The agent calls it at start.
 //   tWrite                 a tracked socket's write and a tracked dgram socket's send: one packet out, then
@@ -32,7 +32,7 @@ export var EST = 0,
   RING = 21;
 
 export var S = new Int32Array(RING + 24),
-  NS = new Float64Array(5);
+  NS = new Float64Array(4);
 
 export function setSlots(n: number): void {
   var s, i, j, k;

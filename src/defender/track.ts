@@ -165,28 +165,65 @@ function tConnect(this: any, opts: any, cb?: any): any {
 }
 
 /** createServer(onConnection?) of net or tls, and createSocket(type, onMessage?) of dgram, told apart by their
- * first argument (a listener or nothing; a type): the server or dgram socket gets its port table (its offset in
- * S in _t) and its listen or bind, and close, wrapped (the platform's own kept in _b and _c). */
+ * first argument (a listener or nothing; a type). The server or dgram socket gets its listen or bind, and close,
+ * wrapped by closures made here: many devices never listen, and a function costs RAM on Espruino only while it
+ * exists. */
 function tOpen(this: any, a?: any, b?: any): any {
   var mod = this._m,
     udp = a != null && typeof a !== "function",
     bind = udp ? "bind" : "listen",
-    o: any = udp
-      ? mod.createSocket(a, b)
-      : mod.createServer(function (s: any) {
-          try {
-            tConnect(s, o._l);
-          } catch (e) {
-            // never throw into the platform's accept path
-          }
-          if (a) a(s);
-        });
-  if (ports === portWrappers) ports = portWrappers();
-  o._t = udp ? UP : TP;
-  o._b = o[bind];
-  o[bind] = ports._l;
-  o._c = o.close;
-  o.close = ports._c;
+    tab = udp ? UP : TP, // its port table in S
+    port = 0, // its listening port, once known
+    o: any,
+    listen: any, // the platform's listen or bind, and close
+    close: any,
+    /** Records the listening port in the table (off: forgets it); a port not known yet (Node's listen(0) /
+     * bind(0)) is read once listening (p undefined: the "listening" listener). The table's total stays exact;
+     * a full table lists what it can. */
+    record = function (p?: any, off?: number): void {
+      var i;
+      if (off) {
+        p = port;
+        port = 0;
+      } else {
+        if (p === void 0) p = o.address();
+        if (p && p.port) p = p.port;
+        if (!(p > 0)) {
+          o.on("listening", record);
+          return;
+        }
+        if (port) return;
+        port = p;
+      }
+      if (!off || S[tab]) S[tab] += off ? -1 : 1;
+      for (i = tab + 1; i < tab + 9; i++) {
+        if (S[i] === (off ? p : 0)) {
+          S[i] = off ? 0 : p;
+          break;
+        }
+      }
+    };
+  o = udp
+    ? mod.createSocket(a, b)
+    : mod.createServer(function (s: any) {
+        try {
+          tConnect(s, port);
+        } catch (e) {
+          // never throw into the platform's accept path
+        }
+        if (a) a(s);
+      });
+  listen = o[bind];
+  close = o.close;
+  o[bind] = function (p: any): any {
+    var r = listen.apply(o, arguments);
+    record(p || 0);
+    return r;
+  };
+  o.close = function (): any {
+    if (port) record(0, 1);
+    return close.apply(o, arguments);
+  };
   if (udp) {
     o._w = o.send;
     o.send = tWrite;
@@ -194,50 +231,3 @@ function tOpen(this: any, a?: any, b?: any): any {
   }
   return o;
 }
-
-function portWrappers(): any {
-  /** Records the listening port of this server or dgram socket in its table (off: forgets it); a port not
-   * known yet (Node's listen(0) / bind(0)) is read once listening (port undefined: the "listening" listener).
-   * The table's total stays exact; a full table lists what it can. */
-  var record = function (this: any, port?: any, off?: number): void {
-    var o = this,
-      t = o._t,
-      i;
-    if (off) {
-      port = o._l;
-      o._l = 0;
-    } else {
-      if (port === void 0) port = o.address();
-      if (port && port.port) port = port.port;
-      if (!(port > 0)) {
-        o.on("listening", record);
-        return;
-      }
-      if (o._l) return;
-      o._l = port;
-    }
-    if (!off || S[t]) S[t] += off ? -1 : 1;
-    for (i = t + 1; i < t + 9; i++) {
-      if (S[i] === (off ? port : 0)) {
-        S[i] = off ? 0 : port;
-        break;
-      }
-    }
-  };
-  return {
-    _l: function (this: any, port: any): any {
-      var r = this._b.apply(this, arguments);
-      record.call(this, port || 0);
-      return r;
-    },
-    _c: function (this: any): any {
-      if (this._l) record.call(this, 0, 1);
-      return this._c.apply(this, arguments);
-    },
-  };
-}
-
-/** The wrappers of tracked servers and dgram sockets ({_l: listen or bind, _c: close}); until the first one is
- * created, the function that makes them: many devices never listen, and every function costs RAM on Espruino.
- * (Declared after that function: Espruino does not hoist function declarations.) */
-var ports: any = portWrappers;
