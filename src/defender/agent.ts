@@ -74,19 +74,19 @@ var RUN_SEND = 1, // publish if a report is due (the subscriptions were just gra
 
 export function start(info: any): number {
   // every var declared up front: Espruino does not hoist var, and the minifier may reorder the branches
+  // (the closures below keep this scope for as long as the agent runs: every variable here costs RAM then,
+  // so the format and the buffer size are checked in the variables that then hold the flag and the buffer)
   var mq = info && info.mqtt,
-    f = info && info.format,
     min = _min,
     n = info && info.slots,
-    size = (info && info.bufferSize) || 512,
     e: number,
     // the running agent's state
     cb: any,
     cm: any,
-    json = f === "json",
-    long: boolean,
+    json: any = info && info.format, // 1 JSON, 0 CBOR
+    long: any, // 1 long tags, 0 short
     tp: string, // report topic
-    buf: any,
+    buf: any = (info && info.bufferSize) || 512,
     ev: any, // the one event object (with a callback)
     ids: Float64Array, // [0], [1] writeReport's info; [2..5] ids awaiting a response; [6] id last published
     ix = 0, // where the next id goes in ids[2..5]
@@ -116,16 +116,16 @@ export function start(info: any): number {
     info.thingName.length > 128 ||
     !/^[\w:-]+$/.test(info.thingName) || // Espruino's regular expressions have no {m,n}
     (info.callback && typeof info.callback !== "function") ||
-    (f && f !== "cbor" && f !== "json") ||
+    (json && json !== "cbor" && json !== "json") ||
     !((_min = info.minPeriod != null ? info.minPeriod : DEFAULT_MIN) > 0) ||
     (n != null && !(n >= 1 && n <= 255)) ||
-    !(size >= 64 && size <= 65535)
+    !(buf >= 64 && buf <= 65535)
   ) {
     _min = min;
     return INVALID_INPUT;
   }
   try {
-    buf = new Uint8Array(size);
+    buf = new Uint8Array(buf);
     ids = new Float64Array(7);
   } catch (x) {
     _min = min;
@@ -140,9 +140,10 @@ export function start(info: any): number {
   cb = info.callback;
   ev = cb ? { type: 0, reportId: 0, code: 0, message: "" } : 0;
   cm = info.custom || null;
-  long = !!info.longTags;
+  json = json === "json" ? 1 : 0;
+  long = info.longTags ? 1 : 0;
   tp = "$aws/things/" + info.thingName + "/defender/metrics/" + (json ? "json" : "cbor");
-  info = f = 0; // the closures below keep this scope: not the caller's object
+  info = 0; // not the caller's object
 
   /** Calls the application back with the one event object. code: an error code, the service's ErrorCode, or
    * a count; message: text (from an Error, its message). */

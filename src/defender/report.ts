@@ -37,7 +37,7 @@
 //   NUM    the number v: integers |v| <= 2^53 exactly (shortest CBOR head, split by division, never bit
 //          operators: Espruino integers are 32-bit), other numbers as CBOR float64 (0xfb)
 //   MAP, ARR   opens a map or array of v entries (CBOR needs v: definite lengths; JSON closes it with "}" "]")
-//   ADDR   "a.b.c.d:port" from the IPv4 address v as a 32-bit integer and the port x, digit by digit
+//   ADDR   the key "rad" (one call per connection) and "a.b.c.d:port" from the ring's slot at S[v], digit by digit
 // JSON commas: an item gets one unless the byte before it opens a map or array or ends a key ("{", "[", ":").
 // Tag names live in one Uint8Array T of the current style only: T[0..7] scratch for a float64 (F views it),
 // T[8] the style (1 short, 2 long), T[9..34] where each of the 25 words starts after T[35], then the words.
@@ -108,18 +108,23 @@ function w(op: number, v?: any, x?: any): void {
     c = wo ? wb[wo - 1] : 123; // wb[-1] throws on Espruino
     if (c !== 123 && c !== 91 && c !== 58) wb[wo++] = 44;
   }
-  if (op < NUM) {
+  if (op < NUM || op === ADDR) {
     // a tag: ASCII, shorter than 24 bytes
-    i = T[v + 9] + 35;
-    e = T[v + 10] + 35;
+    i = T[(op === ADDR ? T_RAD : v) + 9] + 35;
+    e = T[(op === ADDR ? T_RAD : v) + 10] + 35;
     wb[wo++] = wj ? 34 : 96 + e - i;
     while (i < e) wb[wo++] = T[i++];
     if (wj) wb[wo++] = 34;
-    if (op) return;
+    if (op === WORD) return;
     if (wj) wb[wo++] = 58;
-    if (x === void 0) return;
-    op = NUM; // the number after the key
-    v = x;
+    if (op === ADDR) {
+      x = S[v + 1] >>> 16;
+      v = S[v];
+    } else if (x === void 0) return;
+    else {
+      op = NUM; // the number after the key
+      v = x;
+    }
   }
   if (op === NUM) {
     if (!(v % 1 === 0 && v <= 9007199254740992 && v >= -9007199254740992)) {
@@ -296,7 +301,7 @@ export function writeReport(
               w(MAP, lp ? 2 : 1);
               if (lp) w(TAG, T_LP, lp);
               if (g) w(TAG, T_PT, S[i]);
-              else w(TAG, T_RAD), w(ADDR, S[i], S[i + 1] >>> 16);
+              else w(ADDR, i);
               if (wj) wb[wo++] = 125;
               m--;
             }

@@ -1,6 +1,7 @@
 // Metrics state: the connection ring, the listening port tables and the network counters, and the per-socket
-// listeners that feed them (track.ts takes the slots and wires sockets to them; report.ts reads the state). Preallocated typed arrays,
-// no object and no closure per connection: taking and releasing a slot allocates nothing.
+// listeners that feed them (track.ts takes the slots and wires sockets to them; report.ts reads the state).
+// Preallocated typed arrays, no object and no closure per connection: taking and releasing a slot allocates
+// nothing.
 //
 // Internal API:
 //   S                      Int32Array: [EST] established connections, exact, slot or not; [OVF] connections
