@@ -270,7 +270,13 @@ export function writeReport(
     w(TAG, T_RID, reportId);
     if (wj) wb[wo++] = 125;
     w(TAG, T_MET);
-    w(MAP, (f & (F_TCP_TOTAL | F_TCP_REMOTE) ? 1 : 0) + (f & 0x30 ? 1 : 0) + (f & 0xc0 ? 1 : 0) + (f & F_NET_STATS ? 1 : 0));
+    w(
+      MAP,
+      (f & (F_TCP_TOTAL | F_TCP_REMOTE) ? 1 : 0) +
+        (f & (F_TCP_PORTS_TOTAL | F_TCP_PORTS) ? 1 : 0) +
+        (f & (F_UDP_PORTS_TOTAL | F_UDP_PORTS) ? 1 : 0) +
+        (f & F_NET_STATS ? 1 : 0),
+    );
     if (f & F_NET_STATS) {
       w(TAG, T_NS);
       w(MAP, 4);
@@ -281,8 +287,8 @@ export function writeReport(
     // "connections" but after "ports" (long)
     for (g = 0; g < 3; g++) {
       o = g ? (g < 2 ? TP : UP) : RING;
-      t = f & (g ? 1 << (2 * g + 2) : F_TCP_TOTAL);
-      l = f & (g ? 2 << (2 * g + 2) : F_TCP_REMOTE);
+      t = f & (g ? (g < 2 ? F_TCP_PORTS_TOTAL : F_UDP_PORTS_TOTAL) : F_TCP_TOTAL);
+      l = f & (g ? (g < 2 ? F_TCP_PORTS : F_UDP_PORTS) : F_TCP_REMOTE);
       if (t || l) {
         w(TAG, g ? T_TP + g - 1 : T_TC);
         if (!g) w(MAP, 1), w(TAG, T_EC);
