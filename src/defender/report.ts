@@ -30,14 +30,18 @@
 //   report id), ERR_CUSTOM (custom metrics malformed, or the provider threw).
 // Every list is capped at 50 entries (as AWS's own agent does); `total` keeps the true count.
 //
-// w(op, v, x) writes one item at wo in wb:
-//   TAG    the map key with tag id v (T_* below), then the number x if there is one
-//   WORD   the text value with tag id v (T_V10: "1.0")
-//   KEY, STR   the text v as a map key or as a value; UTF-8 via src/common/utf8.ts, JSON escaped
+// w(op, v, x) writes one item at wo in wb; the first six start with a key, tag id v (T_* below), in the report's
+// tag style:
+//   TAG    the key, then the number x if there is one
+//   WORD   the text with tag id v (T_V10: "1.0"): a value, not a key
+//   KMAP, KARR   the key, then a map or array of x entries
+//   ADDR   the key "rad" and "a.b.c.d:port" from the ring's slot at S[v], digit by digit; with x, in a map of its
+//          own: {"rad": ...} (one call per listed connection)
+//   PORT   {"pt": v} (one call per listed port)
 //   NUM    the number v: integers |v| <= 2^53 exactly (shortest CBOR head, split by division, never bit
 //          operators: Espruino integers are 32-bit), other numbers as CBOR float64 (0xfb)
-//   MAP, ARR   opens a map or array of v entries (CBOR needs v: definite lengths; JSON closes it with "}" "]")
-//   ADDR   the key "rad" (one call per connection) and "a.b.c.d:port" from the ring's slot at S[v], digit by digit
+//   STR, KEY   the text v as a value or as a map key; UTF-8 via src/common/utf8.ts, JSON escaped
+//   MAP, ARR   a map or array of v entries (CBOR needs v: definite lengths; the caller closes it in JSON)
 // JSON commas: an item gets one unless the byte before it opens a map or array or ends a key ("{", "[", ":").
 // Tag names live in one Uint8Array T of the current style only: T[0..7] scratch for a float64 (F views it),
 // T[8] the style (1 short, 2 long), T[9..34] where each of the 25 words starts after T[35], then the words.
@@ -60,15 +64,18 @@ export var ERR_SPACE = -1,
   ERR_INPUT = -2,
   ERR_CUSTOM = -3;
 
-/** w's operations (STR, ARR and MAP are also their CBOR major types). */
+/** w's operations: those below NUM start with a key. */
 var TAG = 0,
   WORD = 1,
-  NUM = 2,
-  STR = 3,
-  ARR = 4,
-  MAP = 5,
-  KEY = 6,
-  ADDR = 7;
+  KMAP = 2,
+  KARR = 3,
+  ADDR = 4,
+  PORT = 5,
+  NUM = 6,
+  STR = 7,
+  KEY = 8,
+  MAP = 9,
+  ARR = 10;
 
 /** Tag ids: the order of the words of both tag lists in writeReport. */
 var T_HED = 0,
@@ -100,7 +107,7 @@ var wb: Uint8Array,
 function w(op: number, v?: any, x?: any): void {
   // every var declared up front: Espruino does not hoist var, and the minifier may reorder the branches
   var n = -1, // a CBOR head to write: major type k, argument n
-    k = op,
+    k = 0,
     c,
     i,
     e;
@@ -108,8 +115,15 @@ function w(op: number, v?: any, x?: any): void {
     c = wo ? wb[wo - 1] : 123; // wb[-1] throws on Espruino
     if (c !== 123 && c !== 91 && c !== 58) wb[wo++] = 44;
   }
-  if (op < NUM || op === ADDR) {
-    // a tag: ASCII, shorter than 24 bytes
+  if (op === PORT || (op === ADDR && x)) {
+    wb[wo++] = wj ? 123 : 0xa1; // a map of one entry
+    if (op === PORT) {
+      x = v;
+      v = T_PT;
+    }
+  }
+  if (op < NUM) {
+    // the key: ASCII, shorter than 24 bytes
     i = T[(op === ADDR ? T_RAD : v) + 9] + 35;
     e = T[(op === ADDR ? T_RAD : v) + 10] + 35;
     wb[wo++] = wj ? 34 : 96 + e - i;
@@ -122,7 +136,8 @@ function w(op: number, v?: any, x?: any): void {
       v = S[v];
     } else if (x === void 0) return;
     else {
-      op = NUM; // the number after the key
+      // what follows the key
+      op = op === KMAP ? MAP : op === KARR ? ARR : NUM;
       v = x;
     }
   }
@@ -140,7 +155,7 @@ function w(op: number, v?: any, x?: any): void {
     k = v < 0 ? 1 : 0;
     if (!wj) n = v < 0 ? -1 - v : v;
   } else if (op === STR || op === KEY) {
-    k = STR;
+    k = 3;
     if (!wj) n = utf8Write(v, null, 0);
     else {
       // outside ASCII, Unicode strings get \uXXXX escapes (valid JSON for any code unit); byte strings (UTF-8
@@ -162,11 +177,12 @@ function w(op: number, v?: any, x?: any): void {
       if (op === KEY) wb[wo++] = 58;
       return;
     }
-  } else if (op < ADDR) {
+  } else if (op > KEY) {
     if (wj) {
       wb[wo++] = op === MAP ? 123 : 91;
       return;
     }
+    k = op === MAP ? 5 : 4;
     n = v;
   }
   if (n >= 0) {
@@ -179,7 +195,7 @@ function w(op: number, v?: any, x?: any): void {
       wo += i;
       for (e = wo; i--; n = (n - (n % 256)) / 256) wb[--e] = n % 256;
     }
-    if (k === STR) wo = utf8Write(v, wb, wo);
+    if (k === 3) wo = utf8Write(v, wb, wo);
     return;
   }
   // decimal digits: the five parts of an address (quoted; in CBOR after a one-byte head, set once the length
@@ -263,23 +279,21 @@ export function writeReport(
   for (;;) {
     bad = dropped = wo = 0;
     w(MAP, cm ? 3 : 2);
-    w(TAG, T_HED);
-    w(MAP, 2);
+    w(KMAP, T_HED, 2);
     w(TAG, T_V);
     w(WORD, T_V10);
     w(TAG, T_RID, reportId);
     if (wj) wb[wo++] = 125;
-    w(TAG, T_MET);
     w(
-      MAP,
+      KMAP,
+      T_MET,
       (f & (F_TCP_TOTAL | F_TCP_REMOTE) ? 1 : 0) +
         (f & (F_TCP_PORTS_TOTAL | F_TCP_PORTS) ? 1 : 0) +
         (f & (F_UDP_PORTS_TOTAL | F_UDP_PORTS) ? 1 : 0) +
         (f & F_NET_STATS ? 1 : 0),
     );
     if (f & F_NET_STATS) {
-      w(TAG, T_NS);
-      w(MAP, 4);
+      w(KMAP, T_NS, 4);
       for (i = 0; i < 4; i++) w(TAG, T_BI + i, NS[i]);
       if (wj) wb[wo++] = 125;
     }
@@ -290,24 +304,20 @@ export function writeReport(
       t = f & (g ? (g < 2 ? F_TCP_PORTS_TOTAL : F_UDP_PORTS_TOTAL) : F_TCP_TOTAL);
       l = f & (g ? (g < 2 ? F_TCP_PORTS : F_UDP_PORTS) : F_TCP_REMOTE);
       if (t || l) {
-        w(TAG, g ? T_TP + g - 1 : T_TC);
-        if (!g) w(MAP, 1), w(TAG, T_EC);
-        w(MAP, t && l ? 2 : 1);
+        if (!g) w(KMAP, T_TC, 1);
+        w(KMAP, g ? T_TP + g - 1 : T_EC, t && l ? 2 : 1);
         if (t && !(g && longTags)) w(TAG, T_T, g ? S[o] : S[EST]);
         if (l) {
-          w(TAG, g ? T_PTS : T_CS);
           // entries: a port table's ports, the ring's established connections with a known address
           for (i = g ? o + 1 : o, m = 0; i < (g ? o + 9 : S.length); i += g ? 1 : 3) if (g ? S[i] : S[i + 2] > 0 && S[i]) m++;
           m = Math.min(m, 50);
           dropped += m - Math.min(m, k);
-          w(ARR, (m = Math.min(m, k)));
+          w(KARR, g ? T_PTS : T_CS, (m = Math.min(m, k)));
           for (i = g ? o + 1 : o; m; i += g ? 1 : 3) {
             if (g ? S[i] : S[i + 2] > 0 && S[i]) {
               lp = !g && f & F_TCP_LOCAL && S[i + 1] & 65535;
-              w(MAP, lp ? 2 : 1);
-              if (lp) w(TAG, T_LP, lp);
-              if (g) w(TAG, T_PT, S[i]);
-              else w(ADDR, i);
+              if (lp) w(MAP, 2), w(TAG, T_LP, lp), w(ADDR, i);
+              else w(g ? PORT : ADDR, g ? S[i] : i, 1);
               if (wj) wb[wo++] = 125;
               m--;
             }
@@ -324,10 +334,9 @@ export function writeReport(
       // custom metrics, checked as they are written (bad when malformed: the pass is then useless), in
       // canonical order (shorter name first, then bytewise) found by scanning, without sorting into an array
       if (typeof cm !== "object") bad = 1;
-      w(TAG, T_CMET);
       m = 0;
       for (name in cm) m++;
-      w(MAP, m);
+      w(KMAP, T_CMET, m);
       for (prev = null; ; prev = name) {
         name = null;
         for (x in cm) {
@@ -350,11 +359,11 @@ export function writeReport(
         w(KEY, name);
         w(ARR, 1);
         w(MAP, 1);
-        w(TAG, T_NUMBER + kd);
         // a number: one value, not in a list
         m = kd ? Math.min(x.length, 50) : 1;
         if (kd) dropped += m - Math.min(m, k);
-        if (kd) w(ARR, (m = Math.min(m, k)));
+        if (kd) w(KARR, T_NUMBER + kd, (m = Math.min(m, k)));
+        else w(TAG, T_NUMBER);
         for (i = 0; i < (kd ? x.length : 1); i++) {
           lp = kd ? x[i] : v.number;
           if (kd > 1 ? typeof lp !== "string" : typeof lp !== "number" || !isFinite(lp)) bad = 1;
