@@ -18,6 +18,7 @@ const shapes: Record<string, string> = {
   [`${n} top-level functions, 2 parameters`]: list((i) => `function f${i}(a,b){return a+b+${i}}`) + ';exports.x=f1;',
   [`${n} top-level functions, no parameter`]: list((i) => `function f${i}(){return ${i}}`) + ';exports.x=f1;',
   [`${n} functions nested in one exported function`]: 'exports.x=function(){' + list((i) => `function f${i}(a,b){return a+b+${i}}`) + ';return f1(1,2)};',
+  [`${n} closures with 2 parameters (made by a call, kept)`]: 'function m(){' + list((i) => `function f${i}(a,b){return a+b+${i}}`) + ';return function(){return f1(1,2)}}exports.x=m();',
   [`${n} top-level vars, no closure keeps them`]: list((i) => `var v${i}=${i}`) + ';exports.x=v1;',
   [`object with ${n} small properties`]: 'var o={' + list((i) => `p${i}:${i}`, ',') + '};exports.x=o;',
   '200-character string literal': `exports.x="${'x'.repeat(200)}";`,

@@ -54,226 +54,80 @@ export var TCP_CONNECTIONS = 0,
 
 var MAX_PERIOD = 86400,
   DEFAULT_MIN = 300,
-  CLOCK_SET = 1577836800000, // 2020-01-01 in ms: below it the clock is taken as not set
-  ID_FILE = "defender.rid";
+  CLOCK_SET = 1577836800000; // 2020-01-01 in ms: below it the clock is taken as not set
 
-// Memory: on Espruino each module-level function costs about 5 JsVars plus one per parameter for as long as
-// the module is loaded, while plain variables are cheap; so there are few functions, with few parameters.
-var _on = false,
-  _mq: any = null,
-  _cb: any = null,
-  _cm: any = null,
-  _tp = "", // report topic
-  _json = false,
-  _long = false,
-  _per = DEFAULT_MIN,
+// Memory: on Espruino every function costs RAM (about 5 JsVars, plus one per parameter; a closure about 3 more)
+// for as long as it exists, an integer variable one, a double or a reference two. So the running agent, its
+// callbacks and its state, is made by start() as closures over start's own scope and dropped by stop(): a little
+// more while it runs than module-level functions would cost, nothing while it is stopped, and little at require.
+// What outlives it (period, metrics flags, report ids) is module-level.
+var _per = DEFAULT_MIN,
   _min = DEFAULT_MIN,
-  _iv = 0, // period the interval runs at
   _fl = 0x3ff, // report.ts F_* flags: everything
-  _t: any = null, // interval
-  _buf: Uint8Array | null = null,
-  _up = false, // client connected, as far as the events tell
-  _sub = 0, // 0 not subscribed, 1 subscribing, 2 subscribed
-  _ok = 0, // subscriptions granted this round
-  _busy = false, // a publish is in flight
-  _due = false, // a report is wanted
-  _pid = 0, // id of the last report published
   _last = 0, // last report id used
-  _res = -1, // highest id reserved in Storage (-1: not read yet)
-  _ids = new Float64Array(4), // ids awaiting a response
-  _ix = 0,
-  _info = [0, 0],
-  _ev = { type: 0, reportId: 0, code: 0 as any, message: "" };
-
-/** Calls the application back with the one event object. code: an error code, the service's ErrorCode, or a
- * count; message: text (from an Error, its message). */
-function emit(type: number, id: number, code: any, message: any): void {
-  _ev.type = type;
-  _ev.reportId = id;
-  _ev.code = code;
-  _ev.message = message ? "" + (message.message || message) : "";
-  try {
-    if (_cb) _cb(_ev);
-  } catch (e) {
-    // the application's callback must not break the agent
-  }
-}
-
-/** Listener of "connected"; also how the agent subscribes at start and at a retry. A client without a
- * session may have lost the subscriptions at a reconnect: subscribe again (the next tick reports). */
-function onConnected(): void {
-  _up = true;
-  if (_on && _sub !== 1) {
-    _sub = 1;
-    _ok = 0;
-    try {
-      _mq.subscribe(_tp + "/accepted", 1, onSub);
-      _mq.subscribe(_tp + "/rejected", 1, onSub);
-    } catch (e) {
-      onSub(e);
-    }
-  }
-}
-
-function onDisconnected(): void {
-  _up = false;
-}
-
-function onSub(err?: any): void {
-  if (!_on) return;
-  if (err) {
-    _sub = 0;
-    emit(SUBSCRIBE_FAILED, 0, MQTT_FAILURE, err);
-  } else if (_sub === 1 && ++_ok === 2) {
-    _sub = 2;
-    step();
-  }
-}
-
-function onPub(err?: any): void {
-  _busy = false;
-  if (err && _on) emit(PUBLISH_FAILED, _pid, MQTT_FAILURE, err);
-}
-
-/** Publishes a report if one is due and the client is up, subscribed and idle. */
-function step(): void {
-  if (!_up) _due = false; // down: this tick is skipped; after the reconnect the next tick reports
-  if (!_due || _busy || !_buf) return;
-  if (_sub < 2) {
-    if (!_sub) onConnected();
-    return;
-  }
-  _due = false;
-  // the report id
-  var st: any = null;
-  try {
-    st = require("Storage");
-  } catch (e) {
-    // no Storage (plain Node): ids still increase while the module lives
-  }
-  if (_res < 0) _res = _last = Math.max(_last, +(st && st.read(ID_FILE)) || 0);
-  var t = Math.floor((typeof getTime === "function" ? getTime() : Date.now() / 1000) * 1000);
-  var id = (_last = t > CLOCK_SET && t > _last ? t : _last + 1);
-  if (id > _res) {
-    _res = id + (id === t ? 864e5 : 1000);
-    try {
-      if (st) st.write(ID_FILE, "" + _res);
-    } catch (e) {
-      // a full Storage: the ids still increase until the next reboot
-    }
-  }
-  var n = writeReport(_buf, _json, _long, _fl, id, _cm, _info);
-  if (n < 0) return emit(REPORT_FAILED, id, n === ERR_SPACE ? NO_MEMORY : n === ERR_CUSTOM ? INVALID_INPUT : INTERNAL_FAILURE, 0);
-  if (_info[0]) emit(REPORT_TRUNCATED, id, _info[0], 0);
-  if (_info[1]) emit(SLOTS_OVERFLOWED, id, _info[1], 0);
-  _pid = _ids[(_ix = (_ix + 1) & 3)] = id;
-  _busy = true;
-  try {
-    _mq.publish(_tp, _buf.subarray(0, n), 1, onPub);
-  } catch (e) {
-    onPub(e);
-  }
-}
-
-function tick(): void {
-  try {
-    if (_iv !== _per) {
-      // a new period takes effect here, at the next iteration
-      clearInterval(_t);
-      _t = setInterval(tick, (_iv = _per) * 1000);
-    }
-    _due = true;
-    step();
-  } catch (e) {
-    // never throw out of a timer, but say what went wrong
-    emit(REPORT_FAILED, 0, INTERNAL_FAILURE, e);
-  }
-}
-
-/** A tiny CBOR decoder, enough for the service's response map: maps, arrays, strings, integers, true, false,
- * null; a float (the timestamp, if the service sends one as a float) decodes to null. Throws on bad input. */
-var _s = "",
-  _i = 0;
-function cbor(): any {
-  var c = _s.charCodeAt(_i++),
-    t = c >> 5,
-    n = c & 31,
-    l,
-    k,
-    v: any;
-  if (n > 27 || c !== c) throw 0;
-  if (n > 23) for (l = 1 << (n - 24), n = 0; l--; ) n = n * 256 + _s.charCodeAt(_i++);
-  if (t < 2) return t ? -1 - n : n;
-  if (t < 4) {
-    v = _s.substr(_i, n);
-    _i += n;
-    return v;
-  }
-  if (t > 5) return t < 7 ? cbor() : n === 20 ? false : n === 21 ? true : null;
-  v = t < 5 ? [] : {};
-  for (k = 0; k < n; k++) {
-    if (t < 5) v.push(cbor());
-    else v[cbor()] = cbor();
-  }
-  return v;
-}
-
-/** Listener of "message": a response on TOPIC/accepted or TOPIC/rejected, matched by report id. */
-function onMsg(m: any): void {
-  try {
-    var k = m && m.topic,
-      r: any,
-      id = 0;
-    if (!_on || typeof k !== "string" || k.indexOf(_tp)) return;
-    k = k.substr(_tp.length);
-    k = k === "/accepted" ? 1 : k === "/rejected" ? 2 : 0;
-    if (!k) return;
-    try {
-      _s = m.message;
-      _i = 0;
-      r = _json ? JSON.parse(_s) : cbor();
-      id = r.reportId;
-    } catch (e) {
-      r = 0;
-    }
-    _s = "";
-    for (var i = 0; i < 4; i++) {
-      if (id && _ids[i] === id) {
-        _ids[i] = 0;
-        var d = r.statusDetails || {};
-        return k < 2 ? emit(METRICS_ACCEPTED, id, 0, 0) : emit(METRICS_REJECTED, id, d.ErrorCode, d.ErrorMessage);
-      }
-    }
-    emit(UNEXPECTED_RESPONSE, +id || 0, 0, r ? r.status : "undecodable");
-  } catch (e) {
-    // never throw into the client
-  }
-}
+  _res = -1, // highest report id reserved in Storage (-1: not read yet)
+  /** The running agent, run(op) (op: undefined from the interval, RUN_SEND, RUN_REPORT, RUN_STOP); null while
+   * stopped. */
+  _run: any = null;
+var RUN_SEND = 1, // publish if a report is due (the subscriptions were just granted)
+  RUN_REPORT = 2, // report(): publish now, returns an error code
+  RUN_STOP = 3; // stop()
 
 export function start(info: any): number {
-  if (_on) return ALREADY_STARTED;
+  // every var declared up front: Espruino does not hoist var, and the minifier may reorder the branches
+  // (the closures below keep this scope for as long as the agent runs: every variable here costs RAM then,
+  // so the format and the buffer size are checked in the variables that then hold the flag and the buffer)
   var mq = info && info.mqtt,
-    f = info && info.format,
     min = _min,
     n = info && info.slots,
-    size = (info && info.bufferSize) || 512,
-    e: number;
+    e: number,
+    // the running agent's state
+    cb: any,
+    cm: any,
+    json: any = info && info.format, // 1 JSON, 0 CBOR
+    long: any, // 1 long tags, 0 short
+    tp: string, // report topic
+    buf: any = (info && info.bufferSize) || 512,
+    ev: any, // the one event object (with a callback)
+    ids: Float64Array, // [0], [1] writeReport's info; [2..5] ids awaiting a response; [6] id last published
+    ix = 0, // where the next id goes in ids[2..5]
+    timer: any,
+    iv = 0, // period the interval runs at
+    up = 1, // client connected, as far as the events tell; taken as connected at start (often called from
+    // the client's own "connected" listener): a client that is not refuses the subscriptions (retried on
+    // "connected") or holds them until it is
+    sub = 0, // 0 not subscribed, 1 subscribing, 2 subscribed
+    busy = 0, // a publish is in flight
+    due = 0, // a report is wanted
+    s = "", // response being decoded, and where
+    p = 0,
+    clock: any = typeof getTime === "function" ? getTime : 0, // else Date.now in seconds (the tests give theirs)
+    // its callbacks; run is _run while it runs (a callback of an earlier run does nothing)
+    run: any,
+    emit: any,
+    onConnected: any,
+    onDisconnected: any,
+    onPub: any,
+    onMsg: any,
+    cbor: any;
+  if (_run) return ALREADY_STARTED;
   if (
     !(mq && mq.publish && mq.subscribe && mq.on) ||
     typeof info.thingName !== "string" ||
     info.thingName.length > 128 ||
     !/^[\w:-]+$/.test(info.thingName) || // Espruino's regular expressions have no {m,n}
     (info.callback && typeof info.callback !== "function") ||
-    (f && f !== "cbor" && f !== "json") ||
+    (json && json !== "cbor" && json !== "json") ||
     !((_min = info.minPeriod != null ? info.minPeriod : DEFAULT_MIN) > 0) ||
     (n != null && !(n >= 1 && n <= 255)) ||
-    !(size >= 64 && size <= 65535)
+    !(buf >= 64 && buf <= 65535)
   ) {
     _min = min;
     return INVALID_INPUT;
   }
   try {
-    _buf = new Uint8Array(size);
+    buf = new Uint8Array(buf);
+    ids = new Float64Array(7);
   } catch (x) {
     _min = min;
     return NO_MEMORY;
@@ -281,49 +135,221 @@ export function start(info: any): number {
   // last: the period against the new minimum (setPeriod changes nothing on error)
   if ((e = setPeriod(info.period != null ? info.period : _per))) {
     _min = min;
-    _buf = null;
     return e;
   }
   if (n) setSlots(n);
-  _mq = mq;
-  _cb = info.callback;
-  _cm = info.custom || null;
-  _json = f === "json";
-  _long = !!info.longTags;
-  _tp = "$aws/things/" + info.thingName + "/defender/metrics/" + (_json ? "json" : "cbor");
-  _on = true;
-  _busy = _due = false;
-  _sub = 0;
+  cb = info.callback;
+  ev = cb ? { type: 0, reportId: 0, code: 0, message: "" } : 0;
+  cm = info.custom || null;
+  json = json === "json" ? 1 : 0;
+  long = info.longTags ? 1 : 0;
+  tp = "$aws/things/" + info.thingName + "/defender/metrics/" + (json ? "json" : "cbor");
+  info = 0; // not the caller's object
+
+  /** Calls the application back with the one event object. code: an error code, the service's ErrorCode, or
+   * a count; message: text (from an Error, its message). */
+  emit = function (type: number, id: number, code: any, message: any): void {
+    if (ev) {
+      ev.type = type;
+      ev.reportId = id;
+      ev.code = code;
+      ev.message = message ? "" + (message.message || message) : "";
+      try {
+        cb(ev);
+      } catch (x) {
+        // the application's callback must not break the agent
+      }
+    }
+  };
+
+  /** Listener of "connected"; also how the agent subscribes at start and at a retry. A client without a
+   * session may have lost the subscriptions at a reconnect: subscribe again (the next tick reports). The
+   * subscribe callback is made per round (it lives until the SUBACK) and counts that round's grants only. */
+  onConnected = function (): void {
+    var k = 0,
+      granted: any = function (err?: any): void {
+        if (_run === run && err) {
+          sub = 0;
+          emit(SUBSCRIBE_FAILED, 0, MQTT_FAILURE, err);
+        } else if (_run === run && sub === 1 && ++k === 2) {
+          sub = 2;
+          run(RUN_SEND);
+        }
+      };
+    up = 1;
+    if (sub !== 1) {
+      sub = 1;
+      try {
+        mq.subscribe(tp + "/accepted", 1, granted);
+        mq.subscribe(tp + "/rejected", 1, granted);
+      } catch (x) {
+        granted(x);
+      }
+    }
+    granted = 0; // its scope is this one: no cycle through it once the client has dropped it
+  };
+
+  onDisconnected = function (): void {
+    up = 0;
+  };
+
+  onPub = function (err?: any): void {
+    busy = 0;
+    if (err && _run === run) emit(PUBLISH_FAILED, ids[6], MQTT_FAILURE, err);
+  };
+
+  /** A tiny CBOR decoder of s from p, enough for the service's response map: maps, arrays, strings, integers,
+   * true, false, null; a float (the timestamp, if the service sends one as a float) decodes to null. Throws on
+   * bad input. Made once per start (a recursive closure made per call leaks on Espruino 2v29). */
+  cbor = function (): any {
+    var c = s.charCodeAt(p++),
+      t = c >> 5,
+      l = c & 31,
+      k,
+      v: any;
+    if (l > 27 || c !== c) throw 0;
+    if (l > 23) for (k = 1 << (l - 24), l = 0; k--; ) l = l * 256 + s.charCodeAt(p++);
+    if (t < 2) return t ? -1 - l : l;
+    if (t < 4) {
+      v = s.substr(p, l);
+      p += l;
+      return v;
+    }
+    if (t > 5) return t < 7 ? cbor() : l === 20 ? false : l === 21 ? true : null;
+    v = t < 5 ? [] : {};
+    for (k = 0; k < l; k++) {
+      if (t < 5) v.push(cbor());
+      else v[cbor()] = cbor();
+    }
+    return v;
+  };
+
+  /** Listener of "message": a response on TOPIC/accepted or TOPIC/rejected, matched by report id. */
+  onMsg = function (m: any): void {
+    var k = m && m.topic,
+      r: any,
+      id = 0,
+      i,
+      d: any;
+    try {
+      if (_run !== run || typeof k !== "string" || k.indexOf(tp)) return;
+      k = k.substr(tp.length);
+      k = k === "/accepted" ? 1 : k === "/rejected" ? 2 : 0;
+      if (!k) return;
+      try {
+        s = m.message;
+        p = 0;
+        r = json ? JSON.parse(s) : cbor();
+        id = r.reportId;
+      } catch (x) {
+        r = 0;
+      }
+      s = "";
+      for (i = 2; i < 6; i++) {
+        if (id && ids[i] === id) {
+          ids[i] = 0;
+          d = r.statusDetails || {};
+          return k < 2 ? emit(METRICS_ACCEPTED, id, 0, 0) : emit(METRICS_REJECTED, id, d.ErrorCode, d.ErrorMessage);
+        }
+      }
+      emit(UNEXPECTED_RESPONSE, +id || 0, 0, r ? r.status : "undecodable");
+    } catch (x) {
+      // never throw into the client
+    }
+  };
+
+  /** The interval's callback (op undefined), and what the exported functions and the callbacks ask of the
+   * running agent (op RUN_*). Publishes a report when one is due and the client is up, subscribed and idle. */
+  _run = run = function (op?: number): any {
+    var t, id, i;
+    if (op === RUN_STOP) {
+      _run = null;
+      clearInterval(timer);
+      try {
+        mq.removeListener("connected", onConnected);
+        mq.removeListener("disconnected", onDisconnected);
+        mq.removeListener("message", onMsg);
+        if (mq.unsubscribe) {
+          mq.unsubscribe(tp + "/accepted");
+          mq.unsubscribe(tp + "/rejected");
+        }
+      } catch (x) {
+        // a client that is gone: nothing more to release
+      }
+      _min = DEFAULT_MIN;
+      return SUCCESS;
+    }
+    if (op === RUN_REPORT) {
+      if (!up) return MQTT_FAILURE;
+      if (busy) return BUSY;
+      due = 1;
+    }
+    try {
+      if (!op) {
+        if (iv !== _per) {
+          // a new period takes effect here, at the next iteration
+          clearInterval(timer);
+          timer = setInterval(run, (iv = _per) * 1000);
+        }
+        due = 1;
+      }
+      if (!up) due = 0; // down: this tick is skipped; after the reconnect the next tick reports
+      if (due && !busy) {
+        if (sub < 2) {
+          if (!sub) onConnected();
+        } else {
+          due = 0;
+          // the report id
+          if (_res < 0) {
+            try {
+              _last = Math.max(_last, +(require("Storage").read("defender.rid") as any) || 0);
+            } catch (x) {
+              // no Storage (plain Node): ids still increase while the module lives
+            }
+            _res = _last;
+          }
+          t = Math.floor((clock ? clock() : Date.now() / 1000) * 1000);
+          id = _last = t > CLOCK_SET && t > _last ? t : _last + 1;
+          if (id > _res) {
+            _res = id + (id === t ? 864e5 : 1000);
+            try {
+              require("Storage").write("defender.rid", "" + _res);
+            } catch (x) {
+              // no Storage, or a full one: the ids still increase until the next reboot
+            }
+          }
+          i = writeReport(buf, json, long, _fl, id, cm, ids);
+          if (i < 0) emit(REPORT_FAILED, id, i === ERR_SPACE ? NO_MEMORY : i === ERR_CUSTOM ? INVALID_INPUT : INTERNAL_FAILURE, 0);
+          else {
+            if (ids[0]) emit(REPORT_TRUNCATED, id, ids[0], 0);
+            if (ids[1]) emit(SLOTS_OVERFLOWED, id, ids[1], 0);
+            ids[6] = ids[2 + (ix = (ix + 1) & 3)] = id;
+            busy = 1;
+            try {
+              mq.publish(tp, buf.subarray(0, i), 1, onPub);
+            } catch (x) {
+              onPub(x);
+            }
+          }
+        }
+      }
+    } catch (x) {
+      // never throw out of a timer or a client callback, but say what went wrong
+      emit(REPORT_FAILED, 0, INTERNAL_FAILURE, x);
+    }
+    return SUCCESS;
+  };
+
   mq.on("connected", onConnected);
   mq.on("disconnected", onDisconnected);
   mq.on("message", onMsg);
-  // taken as connected (start is often called from the client's own "connected" listener); a client that is
-  // not refuses the subscriptions (retried on "connected") or holds them until it is
   onConnected();
-  _t = setInterval(tick, (_iv = _per) * 1000);
+  timer = setInterval(run, (iv = _per) * 1000);
   return SUCCESS;
 }
 
 export function stop(): number {
-  if (!_on) return NOT_STARTED;
-  _on = false;
-  clearInterval(_t);
-  var mq = _mq;
-  try {
-    mq.removeListener("connected", onConnected);
-    mq.removeListener("disconnected", onDisconnected);
-    mq.removeListener("message", onMsg);
-    if (mq.unsubscribe) {
-      mq.unsubscribe(_tp + "/accepted");
-      mq.unsubscribe(_tp + "/rejected");
-    }
-  } catch (e) {
-    // a client that is gone: nothing more to release
-  }
-  _mq = _cb = _cm = _buf = _t = null;
-  _min = DEFAULT_MIN;
-  for (var i = 0; i < 4; i++) _ids[i] = 0;
-  return SUCCESS;
+  return _run ? _run(RUN_STOP) : NOT_STARTED;
 }
 
 export function setPeriod(seconds: number): number {
@@ -354,12 +380,7 @@ export function setMetrics(group: number, flags: number): number {
 
 /** Publishes a report now (the periodic ones go on as before). */
 export function report(): number {
-  if (!_on) return NOT_STARTED;
-  if (!_up) return MQTT_FAILURE;
-  if (_busy) return BUSY;
-  _due = true;
-  step();
-  return SUCCESS;
+  return _run ? _run(RUN_REPORT) : NOT_STARTED;
 }
 
 export function strerror(code: number): string {

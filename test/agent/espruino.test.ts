@@ -1,7 +1,8 @@
 // The agent in build/defender.js on a real Espruino interpreter (ESPRUINO names it): loaded from Storage, driven
 // by a mock client written in the script (answers in CBOR built by hand), 100 reports at 0.2 s: events decoded,
-// report ids increasing and reserved in Storage, no memory growth between 10 and 100 reports. Skipped without
-// ESPRUINO.
+// report ids increasing and reserved in Storage, no memory growth between 10 and 100 reports. Also what
+// require("defender") costs (README, "Memory on Espruino"), and that a stopped agent gives its memory back.
+// Skipped without ESPRUINO.
 import test from 'ava';
 import { espruino, skipMessage, scratch, storageWriteBundle, runScript } from '../helpers/espruino.ts';
 
@@ -59,4 +60,42 @@ run('agent loads from Storage and reports on Espruino: events, ids, no memory gr
   const at100 = Number(/AT100 (\d+)/.exec(r.out)?.[1]);
   t.log(`JsVars after require + 10 reports: ${at10}, after 100: ${at100}`);
   t.true(at100 <= at10, `no growth: ${at10} -> ${at100}`);
+});
+
+const memoryScript = `
+var m0 = process.memory().usage;
+var d = require("defender");
+console.log("REQUIRE " + (process.memory().usage - m0));
+var l = {};
+var c = {
+  on: function (e, f) { (l[e] = l[e] || []).push(f); },
+  removeListener: function (e, f) { var a = l[e], i = a ? a.indexOf(f) : -1; if (i >= 0) a.splice(i, 1); },
+  subscribe: function (t, q, cb) { cb(); },
+  unsubscribe: function () {},
+  publish: function (t, m, q, cb) { cb(); },
+};
+function cycle() {
+  d.start({ mqtt: c, thingName: "mem", callback: function () {}, minPeriod: 1, period: 1 });
+  d.report();
+  d.stop();
+}
+var i;
+for (i = 0; i < 5; i++) cycle();
+var m1 = process.memory().usage;
+for (i = 0; i < 20; i++) cycle();
+console.log("AFTER20 " + (process.memory().usage - m1));
+for (i = 0; i < 40; i++) cycle();
+console.log("AFTER60 " + (process.memory().usage - m1));
+`;
+
+run('require("defender") costs at most 250 JsVars, and start/stop cycles do not grow memory', async (t) => {
+  const dir = scratch();
+  await runScript(dir, storageWriteBundle('defender') + 'console.log("WRITTEN");\n');
+  const r = await runScript(dir, memoryScript, 60000);
+  const req = Number(/REQUIRE (\d+)/.exec(r.out)?.[1]);
+  const a20 = Number(/AFTER20 (-?\d+)/.exec(r.out)?.[1]);
+  const a60 = Number(/AFTER60 (-?\d+)/.exec(r.out)?.[1]);
+  t.log(`require: ${req} JsVars; after 20 and 60 more start/report/stop cycles: ${a20}, ${a60}`);
+  t.true(req > 0 && req <= 250, r.out);
+  t.true(a60 <= a20 && a20 <= 8, `${a20} -> ${a60}`);
 });
