@@ -333,7 +333,12 @@ export function writeReport(
     if (cm) {
       // custom metrics, checked as they are written (bad when malformed: the pass is then useless), in
       // canonical order (shorter name first, then bytewise) found by scanning, without sorting into an array
-      if (typeof cm !== "object") bad = 1;
+      if (typeof cm !== "object") {
+        // for-in over a number, boolean or null throws on Espruino (over undefined it does not): nothing to
+        // enumerate, the report fails anyway
+        bad = 1;
+        cm = void 0;
+      }
       m = 0;
       for (name in cm) m++;
       w(KMAP, T_CMET, m);

@@ -1,8 +1,8 @@
 // The metrics core on a real Espruino interpreter (ESPRUINO names it), against the same bundle on Node: one
 // script drives track() and writeReport() through connections, data, listening ports, UDP and custom metrics
 // (integers past 32 bits, floats, strings, addresses), in both formats, both tag styles, and into a buffer too
-// small for the whole document. Every report must come out the same on both (CBOR byte for byte; JSON parsed
-// to the same values). Skipped without ESPRUINO.
+// small for the whole document, and malformed custom metrics. Every report must come out the same on both (CBOR
+// byte for byte; JSON parsed to the same values). Skipped without ESPRUINO.
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -66,6 +66,8 @@ for (var k = 0; k < 2; k++) {
   console.log("SMALL " + k + " " + n + " " + info[0] + " " + hex(small, n > 0 ? n : 0));
 }
 console.log("TINY " + d.writeReport(new Uint8Array(20), false, false, 0xffffffff, 7, null, info));
+var bad = [5, "x", null, [1], { a: 5 }, { a: { number: "x" } }, function () { return 7; }, function () { throw new Error("boom"); }, true];
+for (var k = 0; k < bad.length; k++) console.log("BAD " + k + " " + d.writeReport(buf, k % 2 === 1, false, 0xffffffff, 7, bad[k]));
 `;
 
 function onNode(): string {
@@ -102,5 +104,8 @@ run('the same reports on Espruino as on Node, in every format, tag style and buf
   }
   t.true(node[4].dropped > 0 && node[5].dropped > 0, 'the small buffer drops entries');
   t.regex(r.out, /TINY -1/);
+  const bad = (out: string) => [...out.matchAll(/^BAD \d+ -?\d+/gm)].map((m) => m[0]);
+  t.is(bad(r.out).length, 9, r.out);
+  t.deepEqual(bad(r.out), bad(onNode()), 'malformed custom metrics: the same result (-3, or a report without them for null)');
   t.log(/JSVARS \d+/.exec(r.out)?.[0] + ' (require("defender") from Storage)');
 });
