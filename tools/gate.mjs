@@ -31,6 +31,18 @@ function isReference(node, ancestors) {
   return true;
 }
 
+/** acorn-walk visitors that leave out property names and keys: what remains are variable references. */
+const propertyNamesSkipped = {
+  MemberExpression(m, st, c) {
+    c(m.object, st, 'Expression');
+    if (m.computed) c(m.property, st, 'Expression');
+  },
+  Property(p, st, c) {
+    if (p.computed) c(p.key, st, 'Expression');
+    c(p.value, st, 'Expression');
+  },
+};
+
 /** Names that `node` reads as variables at the time it runs: nested functions are skipped,
  * since they run later. */
 function namesUsedNow(node) {
@@ -40,14 +52,7 @@ function namesUsedNow(node) {
     Identifier(id) {
       names.push(id.name);
     },
-    MemberExpression(m, st, c) {
-      c(m.object, st, 'Expression');
-      if (m.computed) c(m.property, st, 'Expression');
-    },
-    Property(p, st, c) {
-      if (p.computed) c(p.key, st, 'Expression');
-      c(p.value, st, 'Expression');
-    },
+    ...propertyNamesSkipped,
   });
   return names;
 }
@@ -93,14 +98,7 @@ function varUseBeforeDeclaration(fn, report) {
       VariablePattern(id) {
         uses.push(id); // an assignment's target
       },
-      MemberExpression(m, st, c) {
-        c(m.object, st, 'Expression');
-        if (m.computed) c(m.property, st, 'Expression');
-      },
-      Property(p, st, c) {
-        if (p.computed) c(p.key, st, 'Expression');
-        c(p.value, st, 'Expression');
-      },
+      ...propertyNamesSkipped,
     });
   visit(fn);
   for (const id of uses) {
