@@ -1,7 +1,7 @@
 // defender: the Storage module "defender". Public surface only (README: "Metrics core", "Agent API"); the parts
 // import each other directly:
-//   ring.ts (metrics state, socket hooks) <- track.ts (module wrappers) ; ring.ts -> report.ts (builder) ->
-//   writer.ts (CBOR/JSON) ; agent.ts -> report.ts, ring.ts
+//   ring.ts (metrics state, socket hooks) <- track.ts (module wrappers) ; ring.ts -> report.ts (builder and
+//   CBOR/JSON writer) ; agent.ts -> report.ts, ring.ts
 export var version = "0.1.0";
 export { track } from "./track";
 export { writeReport } from "./report";
