@@ -458,7 +458,7 @@ test('soak: 10,000 periods with connections coming and going: no growth in timer
   const net = d.track(mockNet(false));
   const b = base(THING, true);
   let pubs = 0;
-  mq.publish = function (topic: string, message: Uint8Array, qos: number, cb: any) {
+  mq.publish = function (this: MockClient, topic: string, message: Uint8Array, qos: number, cb: any) {
     pubs++;
     const r = JSON.parse(Buffer.from(message).toString());
     if (pubs % 7 === 0) return cb(new Error('lost'));

@@ -34,7 +34,7 @@ export function memStorage(files: Record<string, string> = {}) {
 
 export interface Loaded {
   d: any;
-  clock: FakeTimers.InstalledClock | any;
+  clock: ReturnType<typeof FakeTimers.createClock>;
   storage: ReturnType<typeof memStorage>;
   /** Seconds the device clock reads (getTime()); 0 = clock not set. */
   setTime(seconds: number): void;
