@@ -13,6 +13,7 @@ import { board } from '../sim/board.ts';
 import { startService } from '../service/service.ts';
 import { startMosquitto } from './helpers/mosquitto.ts';
 import { makePki, der, type Pki } from './helpers/certs.ts';
+import { until } from './helpers/until.ts';
 
 const THING = 'fw-test';
 
@@ -54,14 +55,6 @@ class FakeWifi extends EventEmitter {
 function secrets(pki: Pki, over: Record<string, string | undefined> = {}): Record<string, string> {
   const files: Record<string, string | undefined> = { 'device.crt': der(pki.clientCert), 'device.key': der(pki.clientKey), 'ca.crt': der(pki.ca), 'wifi.pass': 'pw', ...over };
   return Object.fromEntries(Object.entries(files).filter(([, v]) => v !== undefined)) as Record<string, string>;
-}
-
-async function until(cond: () => boolean, ms: number, what: () => string) {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out; log:\n' + what());
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 let pki: Pki;

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { parseCommandLine, connectionArgs, runCli, runMain } from './espruino-cli.mjs';
 
 /** The DER bytes of the first PEM block of a file (a file that is not PEM is taken as DER already). */
-export function derOf(file) {
+function derOf(file) {
   const text = readFileSync(file);
   const pem = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/.exec(text.toString('latin1'));
   if (!pem) {

@@ -6,14 +6,7 @@ import { board } from '../../sim/board.ts';
 import { startService } from '../../service/service.ts';
 import { startMosquitto } from '../helpers/mosquitto.ts';
 import { freePort } from '../helpers/net.ts';
-
-const until = async (cond: () => boolean, ms: number, what: () => string) => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out: ' + what());
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
+import { until } from '../helpers/until.ts';
 
 test('mosquitto killed and restarted during a run: reports resume, ids only increase, no exception', async (t) => {
   const port = await freePort();

@@ -4,16 +4,12 @@
 // small for the whole document, and malformed custom metrics. Every report must come out the same on both (CBOR
 // byte for byte; JSON parsed to the same values). Skipped without ESPRUINO.
 import test from 'ava';
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
 import * as cborg from 'cborg';
+import { loadBundle } from './bundle.ts';
 import { espruino, skipMessage, scratch, storageWriteBundle, runScript } from '../helpers/espruino.ts';
 
 const run = espruino ? test : test.skip;
 if (!espruino) console.log('metrics core on Espruino: ' + skipMessage);
-
-const bundle = join(import.meta.dirname, '..', '..', 'build', 'defender.js');
 
 /** The scenario: plain ES5 that runs as is on Espruino and on Node; prints one line per report. */
 const scenario = `
@@ -70,12 +66,11 @@ var bad = [5, "x", null, [1], { a: 5 }, { a: { number: "x" } }, function () { re
 for (var k = 0; k < bad.length; k++) console.log("BAD " + k + " " + d.writeReport(buf, k % 2 === 1, false, 0xffffffff, 7, bad[k]));
 `;
 
+/** The scenario's output on Node, from a fresh instance of the bundle. */
 function onNode(): string {
-  const module = { exports: {} as any };
-  new Function('module', 'exports', 'require', readFileSync(bundle, 'utf8'))(module, module.exports, createRequire(bundle));
   let out = '';
   const console = { log: (s: string) => (out += s + '\n') };
-  new Function('d', 'console', scenario)(module.exports, console);
+  new Function('d', 'console', scenario)(loadBundle(), console);
   return out;
 }
 
@@ -88,7 +83,8 @@ run('the same reports on Espruino as on Node, in every format, tag style and buf
   await runScript(dir, storageWriteBundle('defender') + 'console.log("WRITTEN");\n');
   const r = await runScript(dir, 'var m0 = process.memory().usage;\nvar d = require("defender");\nconsole.log("JSVARS " + (process.memory().usage - m0));\n' + scenario, 60000);
   const esp = parse(r.out);
-  const node = parse(onNode());
+  const nodeOut = onNode();
+  const node = parse(nodeOut);
   t.is(esp.length, 6, r.out);
   t.is(node.length, 6);
   for (let i = 0; i < node.length; i++) {
@@ -106,6 +102,6 @@ run('the same reports on Espruino as on Node, in every format, tag style and buf
   t.regex(r.out, /TINY -1/);
   const bad = (out: string) => [...out.matchAll(/^BAD \d+ -?\d+/gm)].map((m) => m[0]);
   t.is(bad(r.out).length, 9, r.out);
-  t.deepEqual(bad(r.out), bad(onNode()), 'malformed custom metrics: the same result (-3, or a report without them for null)');
+  t.deepEqual(bad(r.out), bad(nodeOut), 'malformed custom metrics: the same result (-3, or a report without them for null)');
   t.log(/JSVARS \d+/.exec(r.out)?.[0] + ' (require("defender") from Storage)');
 });

@@ -10,6 +10,7 @@ import { loadTinymqtt } from './helpers.ts';
 import { startMosquitto } from '../helpers/mosquitto.ts';
 import { makePki, type Pki } from '../helpers/certs.ts';
 import { freePort } from '../helpers/net.ts';
+import { until } from '../helpers/until.ts';
 
 const tm = loadTinymqtt();
 
@@ -71,13 +72,6 @@ function client(b: Broker, extra: any = {}) {
 }
 
 const once = (c: any, ev: string) => new Promise<any>((r) => c.once(ev, r));
-const until = async (cond: () => boolean, ms = 5000) => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-};
 const cb = (f: (done: (e?: any) => void) => void) => new Promise<any>((res, rej) => f((e?: any, x?: any) => (e ? rej(e) : res(x))));
 
 for (const name of Object.keys(brokers)) {
