@@ -1,7 +1,15 @@
-// build/tinymqtt.js on mock sockets with fake timers: every packet type, checked against mqtt-packet (an
-// independent codec); split and coalesced input; CONNACK codes; keep-alive; QoS 1 resends; back-off.
+// build/tinymqtt.js on mock sockets with an Espruino-like fake clock: every packet type, checked against
+// mqtt-packet (an independent codec); split and coalesced input; CONNACK codes; keep-alive; QoS 1 resends;
+// back-off; timer handles; what a user sees when the application's code throws.
 import test from 'ava';
-import { setup, gen, parse } from './helpers.ts';
+import { setup, gen, parse, type MockTransport } from './helpers.ts';
+import type { EspruinoClock } from '../helpers/clock.ts';
+
+/** Lets the fake time run until the client opens its next socket. */
+function reconnect(transport: MockTransport, clock: EspruinoClock) {
+  const n = transport.sockets.length;
+  while (transport.sockets.length === n) clock.tick(10);
+}
 
 const bytes = (s: any) => Buffer.from(s);
 
@@ -90,7 +98,7 @@ test('QoS 1 publish: packet id, callback and published event on the matching PUB
 });
 
 test('QoS 1: resent with DUP after the timeout, then given up with an error after `retries`', (t) => {
-  const { client, transport, clock } = setup({ timeout: 5, retries: 2, keep_alive: 0 });
+  const { client, transport, clock, named } = setup({ timeout: 5, retries: 2, keep_alive: 0 });
   let err: any;
   client.publish('t', 'x', 1, (e: any) => (err = e));
   const s = transport.last;
@@ -104,16 +112,21 @@ test('QoS 1: resent with DUP after the timeout, then given up with an error afte
   t.is(err, undefined);
   clock.tick(5000);
   t.is(s.packets().length, 3, 'no third resend');
-  t.regex(err?.message, /no acknowledgement/);
+  t.regex(err?.message, /no acknowledgement after 3 tries/);
+  const published = named('published').length;
+  err = 'not called again';
   s.feed({ cmd: 'puback', messageId: id });
-  t.pass('a late PUBACK is ignored');
+  t.is(err, 'not called again', 'a late PUBACK calls nothing');
+  t.is(named('published').length, published, 'nor says published');
+  t.deepEqual(named('error'), []);
+  t.deepEqual(named('disconnected'), [], 'and the connection stays');
 });
 
 test('QoS 1: in flight at a disconnect, resent with DUP after the reconnect; published while down, sent then without DUP', (t) => {
   const { client, transport, clock, accept } = setup();
   client.publish('t', 'before', 1);
   const id = transport.last.packets()[0].messageId;
-  transport.last.emit('close');
+  transport.last.drop();
   client.publish('t', 'while down', 1);
   t.is(transport.last.packets().length, 1, 'nothing written to a closed socket');
   clock.tick(1000);
@@ -136,7 +149,7 @@ test('QoS 0 while disconnected, an unsupported QoS, and too many in flight are r
   client.publish('t', 'd', 2, cb);
   t.deepEqual(errs, ['too many in flight', 'QoS 2 not supported'], 'the first two wait for their PUBACK');
   t.is(transport.last.packets().length, 2);
-  transport.last.emit('close');
+  transport.last.drop();
   client.publish('t', 'e', 0, cb);
   t.is(errs.at(-1), 'not connected');
 });
@@ -205,7 +218,7 @@ test('subscriptions are restored after a reconnect, unless the server kept the s
   client.subscribe('gone', 0);
   transport.last.feed({ cmd: 'suback', messageId: transport.last.packets()[1].messageId, granted: [0] });
   client.unsubscribe('gone');
-  transport.last.emit('close');
+  transport.last.drop();
   clock.tick(1000);
   accept(0, false);
   const subs = transport.last.packets().filter((p) => p.cmd === 'subscribe');
@@ -213,8 +226,8 @@ test('subscriptions are restored after a reconnect, unless the server kept the s
   // the UNSUBSCRIBE still awaiting its UNSUBACK went again too
   t.is(transport.last.packets().filter((p) => p.cmd === 'unsubscribe').length, 1);
   transport.last.feed({ cmd: 'suback', messageId: subs[0].messageId, granted: [1] });
-  transport.last.emit('close');
-  clock.tick(1000);
+  transport.last.drop();
+  clock.tick(2000); // the back-off doubled: the last connection did not stay up 30 s
   accept(0, true);
   t.deepEqual(transport.last.packets().filter((p) => p.cmd === 'subscribe'), [], 'session present: nothing to restore');
 });
@@ -268,14 +281,14 @@ test('no CONNACK within the timeout: the attempt is given up and retried', (t) =
   client.connect();
   transport.last.emit('open');
   clock.tick(3000);
-  t.deepEqual(named('disconnected'), ['no CONNACK within 3 s']);
+  t.deepEqual(named('disconnected'), ['no CONNACK']);
   clock.tick(1000);
   t.is(transport.sockets.length, 2);
 });
 
-test('reconnect back-off: doubles from reconnect_min to reconnect_max, jitter between half and all of it, reset after a CONNACK', (t) => {
+test('reconnect back-off: doubles from reconnect_min to reconnect_max, jitter between half and all of it', (t) => {
   let r = 0;
-  const { client, transport, clock, accept } = setup({ reconnect_min: 1, reconnect_max: 8, timeout: 100 }, { connected: false, random: () => r });
+  const { client, transport, clock } = setup({ reconnect_min: 1, reconnect_max: 8, timeout: 100 }, { connected: false, random: () => r });
   client.connect();
   const waits: number[] = [];
   const fail = () => {
@@ -291,11 +304,23 @@ test('reconnect back-off: doubles from reconnect_min to reconnect_max, jitter be
   waits.length = 0;
   fail();
   t.true(waits[0] > 7900 && waits[0] <= 8000, `jitter 1: all of the cap (${waits[0]})`);
-  accept();
-  waits.length = 0;
-  r = 0;
-  fail();
-  t.deepEqual(waits, [500], 'back to reconnect_min after a successful connection');
+});
+
+test('back-off: a CONNACK alone does not reset it; a connection that stayed up 30 s does', (t) => {
+  const { client, transport, clock, accept } = setup({ reconnect_min: 1, reconnect_max: 60, keep_alive: 0 }, { connected: false, random: () => 0 });
+  client.connect();
+  const waitAfterDrop = (upFor: number) => {
+    accept();
+    clock.tick(upFor);
+    const n = transport.sockets.length;
+    transport.last.drop();
+    const from = clock.now;
+    while (transport.sockets.length === n) clock.tick(10);
+    return clock.now - from;
+  };
+  // accepted, then dropped at once (a broker closing on a refused publish): the back-off keeps growing
+  t.deepEqual([waitAfterDrop(0), waitAfterDrop(0), waitAfterDrop(29_000), waitAfterDrop(0)], [500, 1000, 2000, 4000]);
+  t.is(waitAfterDrop(30_000), 500, 'up 30 s: back to reconnect_min');
 });
 
 test('disconnect() sends DISCONNECT, closes, and stops reconnecting; connect() again works', (t) => {
@@ -358,11 +383,12 @@ test('a malformed or oversized packet ends the connection with a protocol error;
     ['PINGRESP with a body', Buffer.from([0xd0, 1, 0])],
   ];
   for (const [what, data] of cases) {
-    const { transport, named } = setup({ max_packet: 4096 });
-    t.notThrows(() => transport.last.feed(data), what);
+    const { transport, named, client } = setup({ max_packet: 4096 });
+    transport.last.feed(data);
     t.regex(named('error')[0] ?? '', /^protocol error: /, what);
     t.deepEqual(named('disconnected'), ['protocol error'], what);
     t.true(transport.last.ended, what);
+    client.disconnect();
   }
 });
 
@@ -374,35 +400,122 @@ test('a packet before the CONNACK is a protocol error', (t) => {
   t.deepEqual(named('disconnected'), ['protocol error']);
 });
 
-test('exceptions from the application stay out of the socket and timers', (t) => {
-  const { client, transport, named } = setup();
+test('what the application throws becomes an error event; the connection and the protocol go on', (t) => {
+  const { client, transport, named, clock } = setup({ timeout: 5 });
   client.on('message', () => {
     throw new Error('app bug');
   });
-  t.notThrows(() => transport.last.feed({ cmd: 'publish', topic: 'x', payload: Buffer.from('1'), qos: 1, messageId: 3 }));
-  t.true(named('error').includes('app bug'));
+  transport.last.feed({ cmd: 'publish', topic: 'x', payload: Buffer.from('1'), qos: 1, messageId: 3 });
+  t.deepEqual(named('error'), ['app bug']);
   t.deepEqual(named('disconnected'), [], 'the connection stays up');
-  t.like(transport.last.packets()[0], { cmd: 'puback', messageId: 3 });
+  t.like(transport.last.packets()[0], { cmd: 'puback', messageId: 3 }, 'the message is still acknowledged');
+  let calls = 0;
   client.publish('t', 'x', 1, () => {
+    calls++;
     throw new Error('callback bug');
   });
   const id = transport.last.packets()[1].messageId;
-  t.notThrows(() => transport.last.feed({ cmd: 'puback', messageId: id }));
+  transport.last.feed({ cmd: 'puback', messageId: id });
+  t.is(calls, 1);
+  t.deepEqual(named('error'), ['app bug', 'callback bug']);
+  t.is(named('published').length, 1, 'the PUBACK was taken');
+  clock.tick(20_000);
+  t.is(transport.last.packets().filter((p) => p.cmd === 'publish').length, 1, 'nothing resent: the packet was acknowledged');
+  t.deepEqual(named('disconnected'), []);
 });
 
 test('a transport that throws at connect (Espruino tls with a bad key) is an error and a retry', (t) => {
-  const { client, transport, clock, named } = setup({}, { connected: false });
+  const { client, transport, clock, named } = setup({}, { connected: false, random: () => 0 });
   transport.throwOnConnect = new Error('HTTPS init failed');
-  t.notThrows(() => client.connect());
+  client.connect();
   t.deepEqual(named('error'), ['HTTPS init failed']);
-  t.is(named('disconnected').length, 1);
+  t.deepEqual(named('disconnected'), ['Error: HTTPS init failed']);
   transport.throwOnConnect = null;
-  clock.tick(1000);
-  t.is(transport.sockets.length, 1);
+  clock.tick(500);
+  t.is(transport.sockets.length, 1, 'tried again after the back-off');
+  transport.last.emit('open');
+  t.is(transport.last.packets()[0]?.cmd, 'connect');
 });
 
-test('without an error listener, an error without a callback does not throw (Node emitter)', (t) => {
-  const { client } = setup();
+test('without an error listener, an error without a callback is dropped (Node emitter), and the client goes on', (t) => {
+  const { client, transport, named } = setup();
   client.removeAllListeners('error');
-  t.notThrows(() => client.publish('a/#', 'x'));
+  client.publish('a/#', 'x');
+  client.publish('a/b', 'y', 1);
+  t.deepEqual(transport.last.packets().map((p) => [p.cmd, p.topic]), [['publish', 'a/b']], 'the refused one sent nothing, the next went');
+  t.deepEqual(named('disconnected'), []);
+});
+
+test("timer handles are zeroed when their timer fires: a later disconnect() cancels no one else's timer (Espruino reuses ids)", (t) => {
+  const { client, transport, clock } = setup({}, { connected: false, random: () => 0 });
+  clock.setInterval(() => {}, 100_000); // the application's: id 1
+  client.connect(); // the client's interval: id 2
+  let shortFired = false;
+  clock.setTimeout(() => (shortFired = true), 200); // id 3
+  transport.last.emit('error', new Error('ECONNRESET')); // the reconnect timeout: id 4
+  clock.tick(500); // 3 fired, then 4: the client connects again and its interval takes id 2
+  t.true(shortFired);
+  t.is(transport.sockets.length, 2);
+  let c = 0;
+  let d = 0;
+  clock.setTimeout(() => c++, 10_000); // id 3
+  clock.setTimeout(() => d++, 10_000); // id 4, the reconnect timeout's old id
+  client.disconnect();
+  clock.tick(10_000);
+  t.deepEqual([c, d], [1, 1], "both of the application's timeouts fired");
+  t.is(clock.countTimers(), 1, "only the application's interval is left");
+});
+
+test('unsubscribe() refused for want of room keeps the subscription (restored after a reconnect)', (t) => {
+  const { client, transport, clock, accept } = setup({ max_inflight: 1 });
+  client.subscribe('keep/me', 1);
+  transport.last.feed({ cmd: 'suback', messageId: transport.last.packets()[0].messageId, granted: [1] });
+  client.publish('t', 'x', 1); // takes the one place
+  let err: any;
+  client.unsubscribe('keep/me', (e: any) => (err = e));
+  t.is(err?.message, 'too many in flight');
+  t.deepEqual(transport.last.packets().filter((p) => p.cmd === 'unsubscribe'), [], 'nothing sent');
+  transport.last.drop();
+  clock.tick(1000);
+  accept();
+  t.deepEqual(
+    transport.last.packets().filter((p) => p.cmd === 'subscribe').map((p) => p.subscriptions),
+    [[{ topic: 'keep/me', qos: 1 }]],
+  );
+});
+
+test('QoS 1: a packet resent `retries` times fails across reconnects too, not only within one connection', (t) => {
+  const { client, transport, clock, accept, named } = setup({ retries: 2, keep_alive: 0 }, { random: () => 0 });
+  const errs: any[] = [];
+  client.publish('t', 'refused', 1, (e: any) => errs.push(e?.message));
+  const sent = () => transport.sockets.reduce((n, s) => n + s.packets().filter((p) => p.cmd === 'publish').length, 0);
+  for (let i = 0; i < 6; i++) {
+    transport.last.drop(); // the broker closes on the PUBLISH
+    reconnect(transport, clock);
+    accept();
+  }
+  t.is(sent(), 3, 'sent once and resent twice');
+  t.deepEqual(errs, ['no acknowledgement after 3 tries']);
+  t.is(named('connected').length, 7);
+});
+
+test('restored subscriptions: one SUBSCRIBE per topic however often the link drops before the SUBACK, and none counts against max_inflight', (t) => {
+  const { client, transport, clock, accept } = setup({ max_inflight: 2 }, { random: () => 0 });
+  for (const topic of ['a', 'b']) {
+    client.subscribe(topic, 1);
+    const p = transport.last.packets().at(-1);
+    transport.last.feed({ cmd: 'suback', messageId: p.messageId, granted: [1] });
+  }
+  for (let i = 0; i < 6; i++) {
+    transport.last.drop();
+    reconnect(transport, clock);
+    accept();
+  }
+  const subs = transport.last.packets().filter((p) => p.cmd === 'subscribe');
+  t.deepEqual(subs.map((p) => p.subscriptions[0].topic).sort(), ['a', 'b']);
+  const errs: any[] = [];
+  client.publish('t', '1', 1, (e: any) => errs.push(e?.message));
+  client.publish('t', '2', 1, (e: any) => errs.push(e?.message));
+  t.deepEqual(errs, [], 'both QoS 1 publishes taken');
+  t.is(transport.last.packets().filter((p) => p.cmd === 'publish').length, 2);
 });
