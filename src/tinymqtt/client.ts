@@ -36,7 +36,7 @@ var HEAD = 0, // fixed header byte as first sent (type and flags)
   AGE = 6, // seconds since last sent
   SIZE = 7;
 
-/** Connection states. */
+/** Connection states; while connected, the state counts the seconds since the CONNACK on from CONNECTED. */
 var CLOSED = 0,
   CONNECTING = 1,
   CONNECTED = 2;
@@ -54,18 +54,15 @@ export function create(server: string, o?: any): any {
   o.host = server;
   o.port = o.port || 1883;
   var c: any = {},
-    chr = String.fromCharCode,
     q: any[] = [], // pending entries, SIZE fields each
     subs: any = {}, // topic filter -> qos asked: restored after a reconnect
     lastId = 0,
-    backoff = 0, // seconds; 0 after a connection that stayed up
+    backoff = -1, // seconds of the last reconnect wait, 0 after a connection that stayed up; -1 while no
+    // connection is wanted (before connect(), after disconnect()): no reconnect then
     state = CLOSED,
     sock: any = null,
-    wanted = 0, // connect() called, disconnect() not since: reconnect after a loss
     buf = "", // received bytes not yet parsed: at most max_packet plus one data event
     rx = 0, // seconds since something was received
-    tx = 0, // since something was sent
-    up = 0, // since the CONNACK
     timer: any = 0; // the interval while a socket is open, else the reconnect timeout; 0: none
   // Espruino objects are event emitters already; Node's are not
   if (!c.emit) c = new (require("events"))();
@@ -85,7 +82,8 @@ export function create(server: string, o?: any): any {
   function link(h: number, body: string, m?: any): void;
   function link(f: any, a: any, b?: any): void;
   function link(): void {
-    var a = arguments[0],
+    var chr = String.fromCharCode,
+      a = arguments[0],
       b = arguments[1],
       m = arguments[2],
       ka = o.keep_alive == null ? 60 : o.keep_alive,
@@ -104,13 +102,16 @@ export function create(server: string, o?: any): any {
         n >>= 7;
         a += chr(n ? i | 128 : i);
       } while (n);
-      tx = 0;
       try {
-        // header and body, then the payload as its own write (no copy of the caller's bytes into a string).
-        // Espruino writes a byte string as its bytes, and bytes only as E.toString gives them; Node would write
-        // a string as UTF-8, so it gets a Buffer.
-        for (a += b, i = 0; s && i < 2 && (!i || size); a = m, i++)
-          s.write(typeof Buffer != "undefined" ? Buffer.from(a, "latin1") : typeof a == "string" ? a : E.toString(a));
+        // Espruino: header and body, then the payload as its own write (no copy of the caller's bytes into a
+        // string; bytes only as E.toString gives them: it writes a Uint8Array as "1,2,3"). Node would write a
+        // string as UTF-8, so it gets one Buffer (two small writes would wait on each other: Nagle).
+        if (s)
+          if (typeof Buffer != "undefined") s.write(Buffer.concat([Buffer.from(a + b, "latin1"), Buffer.from(m || "", "latin1")]));
+          else {
+            s.write(a + b);
+            if (size) s.write(typeof m == "string" ? m : E.toString(m));
+          }
       } catch (e) {
         link("write failed: " + e);
       }
@@ -126,7 +127,7 @@ export function create(server: string, o?: any): any {
       }
       link(c.emit, "disconnected", a);
       // (a "disconnected" listener may have called connect() or disconnect())
-      if (wanted && !sock && o.reconnect !== false) {
+      if (backoff >= 0 && !sock && o.reconnect !== false) {
         backoff = Math.min(backoff ? backoff * 2 : o.reconnect_min || 1, o.reconnect_max || 60);
         timer = setTimeout(link, backoff * (500 + Math.random() * 500));
       }
@@ -141,16 +142,16 @@ export function create(server: string, o?: any): any {
     } else if (state == CLOSED) {
       timer = 0; // it fired
       c.connect();
-    } else if ((rx++, tx++, state == CONNECTING)) {
+    } else if ((rx++, state == CONNECTING)) {
       if (rx >= timeout) link("no CONNACK");
     } else {
-      if (++up == UP_RESET) backoff = 0;
+      if (++state >= CONNECTED + UP_RESET) backoff = 0;
       // silent for 1.5 keep-alive intervals: dead (MQTT 3.1.1, 3.1.2.10)
       if (ka && rx >= ka * 1.5) return link("keep-alive timeout");
-      // a PINGREQ after half an interval without sending, and once after half an interval of silence
-      if (ka && (tx * 2 >= ka || (rx * 2 >= ka && rx * 2 < ka + 2))) link(PINGREQ << 4, "");
+      // a PINGREQ every half interval: the server hears from us in time, and its answer shows it is there
+      if (ka && !((state - CONNECTED) % Math.ceil(ka / 2))) link(PINGREQ << 4, "");
       // a callback of a dropped entry may disconnect, or add entries (at the end, sent already)
-      for (i = 0, n = q.length; i < n && state == CONNECTED; )
+      for (i = 0, n = q.length; i < n && state >= CONNECTED; )
         if (++q[i + AGE] < timeout || put(i)) i += SIZE;
         else n -= SIZE;
     }
@@ -162,7 +163,8 @@ export function create(server: string, o?: any): any {
    * room, else gives cb the error; it is sent now if connected. Returns 1 while the entry is kept. */
   function put(i: number, h?: number, topic?: string, data?: any, cb?: any): number;
   function put(): number {
-    var i = arguments[0],
+    var chr = String.fromCharCode,
+      i = arguments[0],
       cb = arguments[4],
       n = 0,
       h,
@@ -180,7 +182,7 @@ export function create(server: string, o?: any): any {
       do for (lastId = (lastId % 65535) + 1, i = 0; i < q.length && q[i + ID] != lastId; i += SIZE);
       while (i < q.length);
       q.push(arguments[1], lastId, arguments[2], arguments[3], cb, 0, 0);
-      if (state != CONNECTED) return 1;
+      if (state < CONNECTED) return 1;
     }
     h = q[i + HEAD];
     topic = q[i + TOPIC];
@@ -201,19 +203,20 @@ export function create(server: string, o?: any): any {
 
   c.connect = function () {
     var s: any;
-    wanted = 1;
+    if (backoff < 0) backoff = 0;
     if (sock) return;
     if (timer) clearTimeout(timer); // a reconnect was waiting
     state = CONNECTING;
     buf = "";
-    rx = tx = 0;
+    rx = 0;
     timer = setInterval(link, 1000);
     /** ev(d): every event of this socket: the transport's connect callback (nothing, or the socket on
      * Espruino), data (a string, or a Buffer on Node), close (a boolean, as Node and Espruino give it), error
      * (an Error). Whole packets are taken off the front of the receive buffer and handled; a protocol error
      * (thrown as its reason) ends the connection. */
     function ev() {
-      var d = arguments[0],
+      var chr = String.fromCharCode,
+        d = arguments[0],
         ka = o.keep_alive == null ? 60 : o.keep_alive,
         n,
         m,
@@ -279,18 +282,17 @@ export function create(server: string, o?: any): any {
               return link(k);
             }
             state = CONNECTED;
-            up = 0;
             // what waited goes again (or fails, sent too often already)
-            for (i = 0, n = q.length; i < n && state == CONNECTED; )
+            for (i = 0, n = q.length; i < n && state >= CONNECTED; )
               if (put(i)) i += SIZE;
               else n -= SIZE;
             // a session the server kept has the subscriptions; otherwise restore those without a SUBSCRIBE waiting
             if (!(body.charCodeAt(0) & 1))
               for (k in subs) {
                 for (i = 0; i < q.length && !(q[i + HEAD] >> 4 == SUBSCRIBE && q[i + TOPIC] == k); i += SIZE);
-                if (i >= q.length && state == CONNECTED) put(-1, (SUBSCRIBE << 4) | QOS1, k, subs[k], null);
+                if (i >= q.length && state >= CONNECTED) put(-1, (SUBSCRIBE << 4) | QOS1, k, subs[k], null);
               }
-            if (state == CONNECTED) link(c.emit, "connected");
+            if (state >= CONNECTED) link(c.emit, "connected");
           } else if (type == PUBLISH) {
             m = h & QOS_MASK;
             n = id + 2 + m; // topic length, topic, packet id if QoS 1
@@ -339,9 +341,9 @@ export function create(server: string, o?: any): any {
   };
 
   c.disconnect = function () {
-    wanted = 0;
+    backoff = -1;
     if (sock) {
-      if (state == CONNECTED) link(DISCONNECT << 4, "");
+      if (state >= CONNECTED) link(DISCONNECT << 4, "");
       link("disconnect()");
     } else if (timer) {
       clearTimeout(timer); // a reconnect was waiting
@@ -374,13 +376,13 @@ export function create(server: string, o?: any): any {
         ? "invalid topic " + topic
         : qos > 1 || qos < 0
           ? "QoS " + qos + " not supported"
-          : !qos && state != CONNECTED
+          : !qos && state < CONNECTED
             ? "not connected"
             : "";
     if (err) link(cb, err);
     else if (qos) put(-1, (PUBLISH << 4) | QOS1 | retain, topic, message, cb);
     else {
-      link((PUBLISH << 4) | retain, chr(topic.length >> 8, topic.length & 255) + topic, message);
+      link((PUBLISH << 4) | retain, String.fromCharCode(topic.length >> 8, topic.length & 255) + topic, message);
       if (cb) link(cb, undefined);
       link(c.emit, "published");
     }
