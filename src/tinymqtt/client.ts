@@ -8,7 +8,9 @@
 // - The module holds nothing but create(). The client's state lives in create()'s closure (local names minify
 //   to one letter), shared by two helpers (link: the connection, and put: the packets awaiting an
 //   acknowledgement) and the five methods; one more closure per connection takes every event of its socket.
-//   Functions read their arguments from `arguments` (locals, free at rest) instead of named parameters.
+//   Functions read their arguments from `arguments` (locals, free at rest) instead of named parameters; but
+//   create() itself must not use `arguments`: in Espruino 2v29 a closure's `arguments` then resolves to its
+//   parent's (function f(){arguments; return function(){return arguments[0]}} f(1)(2) gives 1).
 // - Packets awaiting an acknowledgement (QoS 1 PUBLISH, SUBSCRIBE, UNSUBSCRIBE) sit in one flat array, SIZE
 //   fields each, only while they wait. A QoS 1 PUBLISH keeps its packet id and a reference to the caller's
 //   bytes (no copy), and is written in two parts (header, topic and id; then the payload) each time it is sent.
@@ -17,6 +19,8 @@
 // - One timer handle: a 1-second interval while a connection is open (keep-alive, acknowledgement timeouts,
 //   the CONNACK deadline, the back-off reset), else the reconnect timeout. It is zeroed when its timer fires or
 //   is cleared: Espruino reuses timer ids, so a stale handle would cancel someone else's timer.
+// - Espruino writes a Uint8Array to a socket as "1,2,3", so bytes go through E.toString when written. On Node
+//   a packet goes as one Buffer.
 // - A packet is sent at most 1 + `retries` times in all, across reconnects too, then its callback gets an
 //   error. The back-off returns to reconnect_min only once a connection has stayed up UP_RESET seconds, so a
 //   broker that accepts the connection and drops it at once (AWS IoT on a publish its policy denies) is not
