@@ -97,7 +97,7 @@ export function create(server: string, o?: any): any {
       n,
       i;
     if (typeof a == "number") {
-      size = m ? (m.byteLength == null ? m.length : m.byteLength) : 0; // a string, or bytes
+      size = (m && (m.byteLength || m.length)) | 0; // a string, or bytes
       n = b.length + size;
       a = chr(a);
       // remaining length: 7 bits a byte, least significant first
@@ -120,6 +120,8 @@ export function create(server: string, o?: any): any {
         link("write failed: " + e);
       }
     } else if (typeof a == "string") {
+      // (closed already: an application callback called disconnect() before the reason that ended it is told)
+      if (state == CLOSED) return;
       if (timer) clearInterval(timer);
       timer = 0;
       sock = null;

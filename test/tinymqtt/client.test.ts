@@ -519,3 +519,13 @@ test('restored subscriptions: one SUBSCRIBE per topic however often the link dro
   t.deepEqual(errs, [], 'both QoS 1 publishes taken');
   t.is(transport.last.packets().filter((p) => p.cmd === 'publish').length, 2);
 });
+
+test('an error listener that calls disconnect() on a socket error: one disconnected event, and no reconnect', (t) => {
+  const { client, transport, clock, named } = setup();
+  client.on('error', () => client.disconnect());
+  transport.last.emit('error', new Error('ECONNRESET'));
+  t.deepEqual(named('disconnected'), ['disconnect()']);
+  clock.tick(120_000);
+  t.is(transport.sockets.length, 1);
+  t.is(clock.countTimers(), 0);
+});
