@@ -1,10 +1,12 @@
 // build/tinymqtt.js on a real Espruino interpreter (ESPRUINO names it), loaded from Storage, against mosquitto
 // through Espruino's own net: connect, subscribe, QoS 0 and 1 both ways with every byte value, a Uint8Array
-// payload, and the JsVars the module and a connected client cost. Skipped without ESPRUINO.
+// payload, and the JsVars the module and a connected client cost; and against a scripted broker that closes on a
+// refused PUBLISH (Espruino's close and connect callbacks, resends over reconnects). Skipped without ESPRUINO.
 import test from 'ava';
 import mqtt from 'mqtt';
 import { espruino, skipMessage, scratch, storageWriteBundle, runScript } from '../helpers/espruino.ts';
 import { startMosquitto } from '../helpers/mosquitto.ts';
+import { scriptedBroker } from './helpers.ts';
 
 const run = espruino ? test : test.skip;
 if (!espruino) console.log('tinymqtt on Espruino: ' + skipMessage);
@@ -64,5 +66,40 @@ c.connect();
   } finally {
     await peer.endAsync();
     await m.stop();
+  }
+});
+
+run('tinymqtt from Storage on Espruino, a broker that closes on a refused PUBLISH: resent 3 times over reconnects, then the callback fails', async (t) => {
+  const broker = await scriptedBroker((conn, p) => {
+    if (p.cmd === 'publish' && p.topic === 'report') {
+      conn.close();
+      return 'handled';
+    }
+  });
+  const dir = scratch();
+  try {
+    await runScript(dir, storageWriteBundle('tinymqtt') + 'console.log("WRITTEN");\n');
+    const r = await runScript(
+      dir,
+      `var c = require("tinymqtt").create("127.0.0.1", { port: ${broker.port}, client_id: "esp-refused", reconnect_min: 0.1, reconnect_max: 1 });
+var ups = 0, downs = [];
+c.on("connected", function () {
+  if (++ups == 1) c.publish("report", new Uint8Array([1, 2, 3]), 1, function (err) {
+    console.log("CALLBACK " + (err && err.message) + ", down: " + downs.join("|"));
+    c.publish("other", "fine", 1, function (err) { console.log("NEXT " + err); c.disconnect(); setTimeout(quit, 50); });
+  });
+});
+c.on("disconnected", function (why) { downs.push(why); });
+c.connect();
+`,
+      30000,
+    );
+    t.regex(r.out, /CALLBACK no acknowledgement after 4 tries, down: connection closed\|connection closed\|connection closed\|connection closed\r?\n/, r.out);
+    t.is(broker.conns.length, 5, 'the failure came at the fifth CONNACK, which stayed up');
+    t.regex(r.out, /NEXT undefined/, r.out);
+    const publishes = broker.conns.flatMap((x) => x.packets).filter((p) => p.cmd === 'publish' && p.topic === 'report');
+    t.deepEqual(publishes.map((p) => [p.dup, [...p.payload]]), [[false, [1, 2, 3]], [true, [1, 2, 3]], [true, [1, 2, 3]], [true, [1, 2, 3]]]);
+  } finally {
+    await broker.stop();
   }
 });
