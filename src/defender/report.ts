@@ -105,6 +105,8 @@ const enum Style {
 
 /** The constant runs of the document, in the order of runRecipes(). */
 const enum Run {
+  /** Nothing: before the document's first byte. */
+  EMPTY,
   HEADER,
   METRICS,
   NETWORK_STATS, // then BYTES_OUT, PACKETS_IN, PACKETS_OUT: one run before each counter
@@ -130,6 +132,7 @@ const enum Run {
  */
 function runRecipes(): string {
   return (
+    "\n" +
     "header {2 version =1.0 , report_id\n" +
     "} , metrics\n" +
     ", network_stats {4 bytes_in\n, bytes_out\n, packets_in\n, packets_out\n" +
@@ -141,7 +144,7 @@ function runRecipes(): string {
   );
 }
 
-/** The buffer being written, the offset in it, `style`; the runs' bytes and where each starts (runAt[COUNT]:
+/** The buffer being written and the offset in it; `style`; the runs' bytes and where each starts (runAt[COUNT]:
  * the end). */
 var out: Uint8Array,
   at = 0,
@@ -177,6 +180,7 @@ function prepare(want: number): void {
     for (items = recipes[r].split(" "), j = 0; j < items.length; j++) {
       item = items[j];
       i = item.charAt(0);
+      if (!item) continue;
       if (i === "," || i === "}") {
         if (want & Style.JSON) bytes += i;
       } else if (i === "{" || i === "[") {
@@ -199,41 +203,21 @@ function prepare(want: number): void {
     (before("total", "ports") ? Style.TOTAL_BEFORE_PORTS : 0);
 }
 
-/** Copies run r; a leading JSON comma only after an entry. */
-function run(r: number): void {
-  var from = runAt[r],
-    to = runAt[r + 1],
-    last = out[at - 1];
-  if (runs[from] === Ch.COMMA && (last === Ch.OPEN_MAP || last === Ch.OPEN_ARRAY)) from++;
-  if (at + to - from <= out.length) out.set(runs.subarray(from, to), at);
-  at += to - from;
+/** A CBOR head with argument n (24 <= n <= 2^53) in 1, 2, 4 or 8 bytes, big-endian; >>> only below 2^32
+ * (Espruino's integers are 32-bit, larger ones doubles). Top level and called from two places: the minifier
+ * would otherwise inline it into writeReport's key writer, whose text the interpreter reads at every call. */
+function longHead(major: number, n: number): void {
+  var size = n < 256 ? 1 : n < 65536 ? 2 : n < 4294967296 ? 4 : 8,
+    high = Math.floor(n / 4294967296);
+  out[at++] = major + (size < 2 ? Cbor.ONE_BYTE : size < 4 ? Cbor.TWO_BYTES : size < 8 ? Cbor.FOUR_BYTES : Cbor.EIGHT_BYTES);
+  if (size > 4) (out[at++] = high >>> 24), (out[at++] = (high >> 16) & 255), (out[at++] = (high >> 8) & 255), (out[at++] = high & 255);
+  n -= high * 4294967296;
+  for (size = size > 4 ? 4 : size; size--; ) out[at++] = (n >>> (8 * size)) & 255;
 }
 
-/** ASCII text (digits, an address) as bytes. */
-function put(s: string): void {
-  var i;
-  if (at + s.length <= out.length) {
-    if (style & Style.SET_STRING) out.set(s as any, at);
-    else for (i = 0; i < s.length; i++) out[at + i] = s.charCodeAt(i);
-  }
-  at += s.length;
-}
-
-/** A CBOR head (0 <= n <= 2^53, shortest form, big-endian by division: Espruino's integers are 32-bit); in
- * JSON "{", "[" or the integer n. */
-function head(major: number, n: number): void {
-  var size, end;
-  if (style & Style.JSON) {
-    if (major === Major.MAP) out[at++] = Ch.OPEN_MAP;
-    else if (major === Major.ARRAY) out[at++] = Ch.OPEN_ARRAY;
-    else put(String(n));
-  } else if (n < Cbor.ONE_BYTE) out[at++] = major + n;
-  else {
-    size = n < 256 ? 1 : n < 65536 ? 2 : n < 4294967296 ? 4 : 8;
-    out[at++] = major + (size < 2 ? Cbor.ONE_BYTE : size < 4 ? Cbor.TWO_BYTES : size < 8 ? Cbor.FOUR_BYTES : Cbor.EIGHT_BYTES);
-    for (at += size, end = at; size--; n = (n - (n % 256)) / 256) out[--end] = n % 256;
-  }
-}
+/** What writeCustom writes with: writeReport's helpers. */
+type Key = (run: number, major?: number, n?: number) => void;
+type Put = (text: string) => void;
 
 export function writeReport(
   buf: Uint8Array,
@@ -244,46 +228,76 @@ export function writeReport(
   customMetrics: any,
   info?: { [i: number]: number },
 ): number {
-  // every var declared up front: Espruino does not hoist var, and the minifier may reorder the branches
-  var custom: any,
-    names: any = null,
+  // The interpreter reads a function's text at every call (to its end, even after a return) and a loop's body at
+  // every turn: this text is kept short; the helpers are nested (made per report, nothing kept between reports),
+  // one per format, short; the cold parts (prepare, custom metrics) live in functions of their own, called from
+  // inside the pass loop so that the minifier does not inline them here.
+  // Every var declared up front: Espruino does not hoist var, and the minifier may reorder the branches.
+  var names: any = null,
     perList = MAX_LIST, // entries per list in this pass
     fits = MAX_LIST, // the largest perList known to fit (-1: none)
     tooBig = MAX_LIST + 1, // the smallest perList known not to fit (MAX_LIST + 1: first pass; -1: last pass)
     dropped = 0,
-    group, // 0 established connections, 1 listening TCP ports, 2 listening UDP ports
-    base, // the group's offset in S
-    total, // its total wanted
-    list, // its list wanted
+    pass = 0,
     count,
-    i,
-    localPort,
-    ip,
+    listed,
+    slot,
+    base,
+    address: any,
+    key: Key,
     want = (json ? Style.JSON : 0) | (longTags ? Style.LONG : 0);
+  /** CBOR: run r, then the head of major type `major` with argument n when n >= 0. */
+  function cborKey(r: number, major?: any, n?: any): void {
+    var from = runAt[r],
+      to = runAt[r + 1];
+    if (at + to - from <= out.length) out.set(runs.subarray(from, to), at);
+    at += to - from;
+    if (n >= 0) {
+      if (n < Cbor.ONE_BYTE) out[at++] = major + n;
+      else longHead(major, n);
+    }
+  }
+  /** JSON: run r (its leading comma only after an entry), then "{", "[" or the integer n when n >= 0. */
+  function jsonKey(r: number, major?: any, n?: any): void {
+    var from = runAt[r],
+      to = runAt[r + 1];
+    if (runs[from] === Ch.COMMA && (out[at - 1] === Ch.OPEN_MAP || out[at - 1] === Ch.OPEN_ARRAY)) from++;
+    if (at + to - from <= out.length) out.set(runs.subarray(from, to), at);
+    at += to - from;
+    if (n >= 0) {
+      if (major === Major.MAP) out[at++] = Ch.OPEN_MAP;
+      else if (major === Major.ARRAY) out[at++] = Ch.OPEN_ARRAY;
+      else put(String(n));
+    }
+  }
+  /** ASCII text (digits, an address) as bytes. */
+  function put(text: string): void {
+    var i;
+    if (at + text.length <= out.length) {
+      if (style & Style.SET_STRING) out.set(text as any, at);
+      else for (i = 0; i < text.length; i++) out[at + i] = text.charCodeAt(i);
+    }
+    at += text.length;
+  }
   if (!buf || typeof buf.length !== "number" || !(reportId >= 0 && reportId <= 9007199254740992) || reportId % 1) {
     return ERR_INPUT;
   }
   badMetric = "";
-  try {
-    custom = flags & F_CUSTOM && (typeof customMetrics === "function" ? customMetrics() : customMetrics);
-  } catch (e) {
-    return ERR_CUSTOM;
-  }
-  if (custom) {
-    names = customNames(custom);
-    if (!names) return ERR_CUSTOM;
-  }
-  if ((style & (Style.READY | Style.JSON | Style.LONG)) !== (want | Style.READY)) prepare(want);
   out = buf;
+  key = json ? jsonKey : cborKey;
   // First try: write at once. Only a document that turns out too big costs more passes: the largest perList
   // that fits (the size grows with it), between fits and tooBig.
   for (;;) {
+    if (!pass++) {
+      names = flags & F_CUSTOM ? customNames(customMetrics) : null;
+      if (names === 0) return ERR_CUSTOM;
+      if ((style & (Style.READY | Style.JSON | Style.LONG)) !== (want | Style.READY)) prepare(want);
+    }
     at = dropped = 0;
-    head(Major.MAP, names ? 3 : 2);
-    run(Run.HEADER);
-    head(Major.UINT, reportId);
-    run(Run.METRICS);
-    head(
+    key(Run.EMPTY, Major.MAP, names ? 3 : 2);
+    key(Run.HEADER, Major.UINT, reportId);
+    key(
+      Run.METRICS,
       Major.MAP,
       (flags & (F_TCP_TOTAL | F_TCP_REMOTE) ? 1 : 0) +
         (flags & (F_TCP_PORTS_TOTAL | F_TCP_PORTS) ? 1 : 0) +
@@ -291,55 +305,58 @@ export function writeReport(
         (flags & F_NET_STATS ? 1 : 0),
     );
     if (flags & F_NET_STATS) {
-      for (i = 0; i < 4; i++) run(Run.NETWORK_STATS + i), head(Major.UINT, NS[i]);
+      key(Run.NETWORK_STATS, Major.UINT, NS[0]);
+      key(Run.NETWORK_STATS + 1, Major.UINT, NS[1]);
+      key(Run.NETWORK_STATS + 2, Major.UINT, NS[2]);
+      key(Run.NETWORK_STATS + 3, Major.UINT, NS[3]);
       if (json) out[at++] = Ch.CLOSE_MAP;
     }
-    for (group = 0; group < 3; group++) {
-      base = group ? (group < 2 ? TP : UP) : RING;
-      total = flags & (group ? (group < 2 ? F_TCP_PORTS_TOTAL : F_UDP_PORTS_TOTAL) : F_TCP_TOTAL);
-      list = flags & (group ? (group < 2 ? F_TCP_PORTS : F_UDP_PORTS) : F_TCP_REMOTE);
-      if (total || list) {
-        run(group ? (group < 2 ? Run.TCP_PORTS : Run.UDP_PORTS) : Run.TCP);
-        head(Major.MAP, total && list ? 2 : 1);
-        // canonical key order, from the tag table: "total" first unless the other key sorts before it
-        ip = style & (group ? Style.TOTAL_BEFORE_PORTS : Style.TOTAL_BEFORE_CONNECTIONS);
-        if (total && ip) run(Run.TOTAL), head(Major.UINT, group ? S[base] : S[EST]);
-        if (list) {
-          // entries: a port table's ports, the ring's established connections with a known address
-          count = 0;
-          if (group) for (i = base + 1; i < base + 9; i++) count += S[i] ? 1 : 0;
-          else for (i = RING; i < S.length; i += 3) count += S[i + 2] > 0 && S[i] ? 1 : 0;
-          count = Math.min(count, MAX_LIST);
-          dropped += count - Math.min(count, perList);
-          count = Math.min(count, perList);
-          run(group ? Run.PORTS : Run.CONNECTIONS);
-          head(Major.ARRAY, count);
-          for (i = group ? base + 1 : RING; count; i += group ? 1 : 3) {
-            if (group) {
-              if (S[i]) run(Run.PORT), head(Major.UINT, S[i]), count--;
-            } else if (S[i + 2] > 0 && S[i]) {
-              localPort = flags & F_TCP_LOCAL && S[i + 1] & 65535;
-              if (localPort) run(Run.CONNECTION_LOCAL), head(Major.UINT, localPort), run(Run.REMOTE_ADDR);
-              else run(Run.CONNECTION);
-              ip = S[i];
-              ip = (ip >>> 24) + "." + ((ip >> 16) & 255) + "." + ((ip >> 8) & 255) + "." + (ip & 255) + ":" + (S[i + 1] >>> 16);
-              if (json) put('"' + ip + '"');
-              else head(Major.TEXT, ip.length), put(ip);
-              count--;
-            } else continue;
-            if (json) out[at++] = Ch.CLOSE_MAP;
+    if (flags & (F_TCP_TOTAL | F_TCP_REMOTE)) {
+      // {total, connections}, keys in canonical order; the established connections with a known address
+      key(Run.TCP, Major.MAP, flags & F_TCP_TOTAL && flags & F_TCP_REMOTE ? 2 : 1);
+      if (flags & F_TCP_TOTAL && style & Style.TOTAL_BEFORE_CONNECTIONS) key(Run.TOTAL, Major.UINT, S[EST]);
+      if (flags & F_TCP_REMOTE) {
+        count = 0;
+        if (S[EST]) for (slot = RING; slot < S.length; slot += 3) if (S[slot + 2] > 0 && S[slot]) count++;
+        count = Math.min(count, MAX_LIST);
+        dropped += count - (listed = Math.min(count, perList));
+        key(Run.CONNECTIONS, Major.ARRAY, listed);
+        for (slot = RING; listed; slot += 3) {
+          if (S[slot + 2] > 0 && S[slot]) {
+            listed--;
+            address = S[slot];
+            address = (address >>> 24) + "." + ((address >> 16) & 255) + "." + ((address >> 8) & 255) + "." + (address & 255) + ":" + (S[slot + 1] >>> 16);
+            if (flags & F_TCP_LOCAL && S[slot + 1] & 65535) key(Run.CONNECTION_LOCAL, Major.UINT, S[slot + 1] & 65535), key(Run.REMOTE_ADDR);
+            else key(Run.CONNECTION);
+            // "a.b.c.d:port" is at most 21 bytes: its CBOR head is one byte
+            if (json) put('"' + address + '"'), (out[at++] = Ch.CLOSE_MAP);
+            else (out[at++] = Major.TEXT + address.length), put(address);
           }
-          if (json) out[at++] = Ch.CLOSE_ARRAY;
         }
-        if (total && !(style & (group ? Style.TOTAL_BEFORE_PORTS : Style.TOTAL_BEFORE_CONNECTIONS))) {
-          run(Run.TOTAL), head(Major.UINT, group ? S[base] : S[EST]);
-        }
-        if (json) out[at++] = Ch.CLOSE_MAP;
-        if (json && !group) out[at++] = Ch.CLOSE_MAP;
+        if (json) out[at++] = Ch.CLOSE_ARRAY;
       }
+      if (flags & F_TCP_TOTAL && !(style & Style.TOTAL_BEFORE_CONNECTIONS)) key(Run.TOTAL, Major.UINT, S[EST]);
+      if (json) (out[at++] = Ch.CLOSE_MAP), (out[at++] = Ch.CLOSE_MAP);
+    }
+    // {total, ports} of the TCP, then the UDP port table (S[base]: the total, then 8 ports, 0 free); the flags of
+    // the UDP table are those of the TCP one, shifted
+    for (base = TP, count = flags; base; base = base < UP ? UP : 0, count = flags >> 2) {
+      if (!(count & (F_TCP_PORTS_TOTAL | F_TCP_PORTS))) continue;
+      key(base < UP ? Run.TCP_PORTS : Run.UDP_PORTS, Major.MAP, count & F_TCP_PORTS_TOTAL && count & F_TCP_PORTS ? 2 : 1);
+      if (count & F_TCP_PORTS_TOTAL && style & Style.TOTAL_BEFORE_PORTS) key(Run.TOTAL, Major.UINT, S[base]);
+      if (count & F_TCP_PORTS) {
+        listed = 0;
+        if (S[base]) for (slot = base + 1; slot < base + 9; slot++) if (S[slot]) listed++;
+        dropped += listed - Math.min(listed, perList);
+        key(Run.PORTS, Major.ARRAY, (listed = Math.min(listed, perList)));
+        for (slot = base + 1; listed; slot++) if (S[slot]) listed--, key(Run.PORT, Major.UINT, S[slot]), json && (out[at++] = Ch.CLOSE_MAP);
+        if (json) out[at++] = Ch.CLOSE_ARRAY;
+      }
+      if (count & F_TCP_PORTS_TOTAL && !(style & Style.TOTAL_BEFORE_PORTS)) key(Run.TOTAL, Major.UINT, S[base]);
+      if (json) out[at++] = Ch.CLOSE_MAP;
     }
     if (json) out[at++] = Ch.CLOSE_MAP;
-    if (names) dropped += writeCustom(custom, names, perList);
+    if (names) dropped += writeCustom(names, perList, key, put);
     if (json) out[at++] = Ch.CLOSE_MAP;
     if (tooBig < 0 || (tooBig > MAX_LIST && at <= buf.length)) break;
     if (tooBig > MAX_LIST) (fits = -1), (tooBig = MAX_LIST);
@@ -356,28 +373,41 @@ export function writeReport(
   return at;
 }
 
-/** The custom metrics' names in canonical order (shorter first, then bytewise: ASCII names), or null with
- * badMetric set when AWS would refuse one, or custom is no object. */
-function customNames(custom: any): string[] | null {
-  var names: string[] = [],
+/** The custom metrics from `provider` (an object, or a function returning one), their names in canonical order
+ * (shorter first, then bytewise: ASCII names); null when there are none; 0 when the provider threw or gave no
+ * object, or AWS would refuse a metric (badMetric: its name). */
+function customNames(provider: any): any {
+  var custom,
+    names: string[] = [],
     name;
+  try {
+    custom = typeof provider === "function" ? provider() : provider;
+  } catch (e) {
+    return 0;
+  }
+  if (!custom) return null;
   // for-in over a number, boolean or null throws on Espruino
-  if (typeof custom !== "object") return null;
+  if (typeof custom !== "object") return 0;
   for (name in custom) {
     if (customMetricError(name, custom[name])) {
       badMetric = name;
-      return null;
+      return 0;
     }
     names.push(name);
   }
-  return names.sort(function (a, b) {
+  names.sort(function (a, b) {
     return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
   });
+  // the values, as checked, for writeCustom (a provider is called once per report)
+  (names as any).custom = custom;
+  return names;
 }
 
-/** The custom_metrics block (values checked already); returns the list entries dropped to fit perList. */
-function writeCustom(custom: any, names: string[], perList: number): number {
+/** The custom_metrics block (names from customNames: values checked already), with writeReport's key and put;
+ * returns the list entries dropped to fit perList. */
+function writeCustom(names: any, perList: number, key: Key, put: Put): number {
   var json = style & Style.JSON,
+    custom = names.custom,
     dropped = 0,
     value,
     kind,
@@ -393,11 +423,14 @@ function writeCustom(custom: any, names: string[], perList: number): number {
       mantissa,
       half = -1,
       shift,
-      byte;
+      byte,
+      major;
     if (json) put(String(v));
     else if (v % 1 === 0 && v <= 9007199254740992 && v >= -9007199254740992) {
-      if (v < 0) head(Major.NEGINT, -1 - v);
-      else head(Major.UINT, v);
+      major = v < 0 ? Major.NEGINT : Major.UINT;
+      v = v < 0 ? -1 - v : v;
+      if (v < Cbor.ONE_BYTE) out[at++] = major + v;
+      else longHead(major, v);
     } else {
       bits.setFloat32(0, v);
       if (bits.getFloat32(0) === v) {
@@ -431,9 +464,9 @@ function writeCustom(custom: any, names: string[], perList: number): number {
   /** Text as UTF-8, JSON-escaped in JSON: outside ASCII, Unicode strings get \uXXXX escapes (valid JSON for
    * any code unit); byte strings (UTF-8 already, on Espruino without Unicode) are copied as bytes. */
   function text(s: string): void {
-    var c, shift, digit, k;
+    var c, shift, k;
     if (!json) {
-      head(Major.TEXT, utf8Write(s, null, 0));
+      key(Run.EMPTY, Major.TEXT, utf8Write(s, null, 0));
       at = utf8Write(s, out, at);
       return;
     }
@@ -443,29 +476,25 @@ function writeCustom(custom: any, names: string[], perList: number): number {
       if (c === Ch.QUOTE || c === Ch.BACKSLASH) out[at++] = Ch.BACKSLASH;
       if (c < 32 || (c > 126 && !byteStrings)) {
         put("\\u");
-        for (shift = 12; shift >= 0; shift -= 4) {
-          digit = (c >> shift) & 15;
-          put(digit.toString(16));
-        }
+        for (shift = 12; shift >= 0; shift -= 4) put(((c >> shift) & 15).toString(16));
       } else out[at++] = c;
     }
     out[at++] = Ch.QUOTE;
   }
-  run(Run.CUSTOM);
-  head(Major.MAP, names.length);
+  key(Run.CUSTOM, Major.MAP, names.length);
   for (i = 0; i < names.length; i++) {
     if (json && i) out[at++] = Ch.COMMA;
     text(names[i]);
     if (json) out[at++] = Ch.COLON;
     value = custom[names[i]];
     kind = "number" in value ? 0 : "number_list" in value ? 1 : "string_list" in value ? 2 : 3;
-    run(Run.NUMBER + kind);
+    key(Run.NUMBER + kind);
     if (!kind) number(value.number);
     else {
       list = kind < 2 ? value.number_list : kind < 3 ? value.string_list : value.ip_list;
       count = Math.min(list.length, perList);
       dropped += list.length - count;
-      head(Major.ARRAY, count);
+      key(Run.EMPTY, Major.ARRAY, count);
       for (j = 0; j < count; j++) {
         if (json && j) out[at++] = Ch.COMMA;
         if (kind < 2) number(list[j]);
@@ -473,7 +502,7 @@ function writeCustom(custom: any, names: string[], perList: number): number {
       }
       if (json) out[at++] = Ch.CLOSE_ARRAY;
     }
-    if (json) out[at++] = Ch.CLOSE_MAP, out[at++] = Ch.CLOSE_ARRAY;
+    if (json) (out[at++] = Ch.CLOSE_MAP), (out[at++] = Ch.CLOSE_ARRAY);
   }
   if (json) out[at++] = Ch.CLOSE_MAP;
   return dropped;
