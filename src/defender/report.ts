@@ -318,8 +318,8 @@ export function writeReport(
       if (flags & F_TCP_REMOTE) {
         count = 0;
         if (S[EST]) for (slot = RING; slot < S.length; slot += 3) if (S[slot + 2] > 0 && S[slot]) count++;
-        count = Math.min(count, MAX_LIST);
-        dropped += count - (listed = Math.min(count, perList));
+        count = count < MAX_LIST ? count : MAX_LIST;
+        dropped += count - (listed = count < perList ? count : perList);
         key(Run.CONNECTIONS, Major.ARRAY, listed);
         for (slot = RING; listed; slot += 3) {
           if (S[slot + 2] > 0 && S[slot]) {
@@ -347,8 +347,8 @@ export function writeReport(
       if (count & F_TCP_PORTS) {
         listed = 0;
         if (S[base]) for (slot = base + 1; slot < base + 9; slot++) if (S[slot]) listed++;
-        dropped += listed - Math.min(listed, perList);
-        key(Run.PORTS, Major.ARRAY, (listed = Math.min(listed, perList)));
+        dropped += listed - (listed < perList ? listed : perList);
+        key(Run.PORTS, Major.ARRAY, (listed = listed < perList ? listed : perList));
         for (slot = base + 1; listed; slot++) if (S[slot]) listed--, key(Run.PORT, Major.UINT, S[slot]), json && (out[at++] = Ch.CLOSE_MAP);
         if (json) out[at++] = Ch.CLOSE_ARRAY;
       }
