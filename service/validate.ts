@@ -8,8 +8,10 @@
 //     https://docs.aws.amazon.com/iot-device-defender/latest/devguide/device-defender-troubleshoot.html
 //   custom metric names: https://docs.aws.amazon.com/iot/latest/apireference/API_CreateCustomMetric.html
 import * as cborg from 'cborg';
-import { isIP, isIPv4, isIPv6 } from 'node:net';
+import { isIPv4, isIPv6 } from 'node:net';
 import type { Format } from './topics.ts';
+// The tag names and the custom-metric rules are the device writer's (one table, one list of rules: docs/report-format.md).
+import { tagNames, customMetricError, MAX_LIST } from '../src/common/spec.ts';
 
 /**
  * Error codes of a rejected report (`statusDetails.ErrorCode`). The AWS guide shows one by name, InvalidPayload
@@ -33,8 +35,7 @@ export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 export const VERSION = '1.0';
 /** AWS IoT Core's largest message payload, 128 KB (the guide gives no smaller one for reports). */
 export const MAX_PAYLOAD = 128 * 1024;
-/** Entries per list. The guide states no number; AWS's own agent (Python SDK) sends at most 50, as does ours. */
-export const MAX_LIST = 50;
+export { MAX_LIST };
 /** Thing names: at most 128 bytes of UTF-8, no control characters (the troubleshooting guide). */
 export const MAX_THING_BYTES = 128;
 /** Counters are Java longs on the service side. */
@@ -118,7 +119,6 @@ interface Ctx {
 }
 type Check = (v: unknown, at: string, cx: Ctx) => void;
 interface Field {
-  short: string;
   check: Check;
   required?: boolean;
 }
@@ -140,12 +140,16 @@ function describe(v: unknown): string {
   return String(v);
 }
 
-/** A block of named fields, each with a long and a short name. */
+/** Short name of each long one, from the tag table. */
+const SHORT = new Map(tagNames().split(',').map((pair) => pair.split(' ') as [string, string]));
+
+/** A block of named fields by long name; each has a short name too (the tag table's). */
 function block(fields: Record<string, Field>): Check {
   const names = new Map<string, { long: string; style: 'long' | 'short' }>();
-  for (const [long, f] of Object.entries(fields)) {
+  for (const long of Object.keys(fields)) {
+    if (!SHORT.has(long)) throw new Error(`${long}: not in the tag table`);
     names.set(long, { long, style: 'long' });
-    names.set(f.short, { long, style: 'short' });
+    names.set(SHORT.get(long)!, { long, style: 'short' });
   }
   return (v, at, cx) => {
     if (!isMap(v)) fail(at, `is ${describe(v)}, not a map`);
@@ -161,7 +165,7 @@ function block(fields: Record<string, Field>): Check {
       fields[name.long].check(v[key], here, cx);
     }
     for (const [long, f] of Object.entries(fields)) {
-      if (f.required && !seen.has(long)) fail(at, `is missing ${cx.style === 'short' ? f.short : long}`);
+      if (f.required && !seen.has(long)) fail(at, `is missing ${cx.style === 'short' ? SHORT.get(long) : long}`);
     }
   };
 }
@@ -201,71 +205,61 @@ const remoteAddr: Check = (v, at) => {
 };
 
 const ports = block({
-  ports: { short: 'pts', check: list(block({ port: { short: 'pt', check: listeningPort, required: true }, interface: { short: 'if', check: text } })) },
-  total: { short: 't', check: counter },
+  ports: { check: list(block({ port: { check: listeningPort, required: true }, interface: { check: text } })) },
+  total: { check: counter },
 });
 
 const METRICS = block({
   tcp_connections: {
-    short: 'tc',
     check: block({
       established_connections: {
-        short: 'ec',
         check: block({
           connections: {
-            short: 'cs',
             check: list(
               block({
-                remote_addr: { short: 'rad', check: remoteAddr, required: true },
-                local_port: { short: 'lp', check: localPort },
-                local_interface: { short: 'li', check: text },
+                remote_addr: { check: remoteAddr, required: true },
+                local_port: { check: localPort },
+                local_interface: { check: text },
               }),
             ),
           },
-          total: { short: 't', check: counter },
+          total: { check: counter },
         }),
       },
     }),
   },
-  listening_tcp_ports: { short: 'tp', check: ports },
-  listening_udp_ports: { short: 'up', check: ports },
+  listening_tcp_ports: { check: ports },
+  listening_udp_ports: { check: ports },
   network_stats: {
-    short: 'ns',
     check: block({
-      bytes_in: { short: 'bi', check: counter },
-      bytes_out: { short: 'bo', check: counter },
-      packets_in: { short: 'pi', check: counter },
-      packets_out: { short: 'po', check: counter },
+      bytes_in: { check: counter },
+      bytes_out: { check: counter },
+      packets_in: { check: counter },
+      packets_out: { check: counter },
     }),
   },
 });
 
-const finite: Check = (v, at) => {
-  if (typeof v === 'bigint') return;
-  if (typeof v !== 'number' || !Number.isFinite(v)) fail(at, `is ${describe(v)}, not a number`);
-};
-
-const ipAddress: Check = (v, at) => {
-  if (typeof v !== 'string' || !isIP(v)) fail(at, `is ${describe(v)}, not an IP address`);
-};
-
-const CUSTOM_KINDS: Record<string, Check> = { number: finite, number_list: list(finite), string_list: list(text), ip_list: list(ipAddress) };
-
 /** name -> [ { number | number_list | string_list | ip_list } ]: one value in a one-entry list (the guide's
- * troubleshooting: a bare {"number": 0} is rejected as InvalidPayload "Malformed metrics report"). */
-const customMetrics: Check = (v, at, cx) => {
+ * troubleshooting: a bare {"number": 0} is rejected as InvalidPayload "Malformed metrics report"); the name and
+ * the value as src/common/spec.ts's customMetricError takes them. */
+const customMetrics: Check = (v, at) => {
   if (!isMap(v)) fail(at, `is ${describe(v)}, not a map`);
   for (const [name, value] of Object.entries(v)) {
     const here = `${at}.${name}`;
-    // CreateCustomMetric: 1 to 128 of [a-zA-Z0-9:_-], not starting with "aws:"
-    if (!/^[a-zA-Z0-9:_-]{1,128}$/.test(name) || name.startsWith('aws:')) fail(at, `has an invalid metric name ${JSON.stringify(name)}`);
     if (!Array.isArray(value) || value.length !== 1) fail(here, `is ${describe(value)}, not a list of one value`);
-    const one = value[0];
-    const kinds = isMap(one) ? Object.keys(one) : [];
-    if (kinds.length !== 1 || !Object.hasOwn(CUSTOM_KINDS, kinds[0])) fail(`${here}[0]`, 'is not one of {number}, {number_list}, {string_list}, {ip_list}');
-    CUSTOM_KINDS[kinds[0]](one[kinds[0]], `${here}[0].${kinds[0]}`, cx);
+    const why = customMetricError(name, exactNumbers(value[0]));
+    if (why) fail(here, `is refused: ${why}`);
   }
 };
+
+/** A CBOR integer beyond 2^53 (a bigint from cborg) as a number when a Double holds it exactly. */
+function exactNumbers(v: unknown): unknown {
+  if (typeof v === 'bigint') return BigInt(Number(v)) === v ? Number(v) : v;
+  if (Array.isArray(v)) return v.map(exactNumbers);
+  if (isMap(v)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, exactNumbers(x)]));
+  return v;
+}
 
 const version: Check = (v, at) => {
   if (typeof v !== 'string') fail(at, `is ${describe(v)}, not a string`);
@@ -274,14 +268,13 @@ const version: Check = (v, at) => {
 
 const ROOT = block({
   header: {
-    short: 'hed',
     required: true,
     check: block({
       // the troubleshooting guide: "a positive integer"
-      report_id: { short: 'rid', check: integer(1n, MAX_LONG, 'an integer'), required: true },
-      version: { short: 'v', check: version, required: true },
+      report_id: { check: integer(1n, MAX_LONG, 'an integer'), required: true },
+      version: { check: version, required: true },
     }),
   },
-  metrics: { short: 'met', check: METRICS },
-  custom_metrics: { short: 'cmet', check: customMetrics },
+  metrics: { check: METRICS },
+  custom_metrics: { check: customMetrics },
 });

@@ -1,54 +1,45 @@
-// Report builder and writer: the whole Device Defender metrics document from the state in ring.ts, straight
-// into the caller's Uint8Array, as canonical CBOR or JSON (RFC 8259, UTF-8). A pass counts every byte even
-// past the end of the buffer (typed arrays drop such writes): after a pass wo is the exact size of the document,
-// written in full when it fits. If the document does not fit, every list is cut to its first K entries, K as
-// large as fits (binary search over passes); totals are never cut; then one more pass.
+// Report writer: the whole Device Defender metrics document from the state in ring.ts, straight into the caller's
+// Uint8Array, as canonical CBOR (RFC 8949: definite lengths, shortest integer heads, floats in preferred form,
+// keys in canonical order) or JSON (RFC 8259, UTF-8).
 //
-// Why our own encoder: the npm package cbor-js does not even parse on Espruino (`undefined` as a parameter
-// name) and costs 320 JsVars when evaluated from RAM; general-purpose encoders (cbor-x, cborg, ...) build
-// objects and arrays per report. Nothing here is allocated per report: no objects, no closures, no strings
-// (one exception: a non-integer custom metric number in JSON goes through String(n)).
-// Two functions in all, since on Espruino every function costs RAM while the module is loaded, and every call
-// costs time in proportion to the size of the function's source (the interpreter reads it again): writeReport
-// (the passes, in a loop) and w (one item), kept short; tag names and ends of maps and arrays are not items.
+// Why our own encoder: the npm package cbor-js does not even parse on Espruino (`undefined` as a parameter name)
+// and costs 320 JsVars evaluated from RAM; general-purpose encoders build objects and arrays per report.
 //
-// Internal API (the agent calls this; index.ts exports it as is):
+// Speed on Espruino, which re-reads a function's source at every call (a call costs in proportion to the size of
+// the called function) and runs native code fast: the constant parts of the document (keys with their map heads,
+// the version) are encoded once per format and tag style, when a report first asks for it, into one Uint8Array
+// (`runs`); a report copies them with Uint8Array.set, and writes numbers and addresses with small functions
+// (numbers and addresses through the interpreter's native number-to-text, then set). Transient values only (a
+// subarray per run, a string per address or JSON number): nothing is kept between reports but the two typed arrays
+// and a few numbers. Tag names come from the table in src/common/spec.ts, in the style asked for; so do the
+// custom-metric rules, checked before anything is written.
+//
+// A pass counts every byte even past the end of the buffer (nothing is written there): after a pass `at` is the
+// exact size of the document, written in full when it fits. If it does not fit, every list is cut to its first K
+// entries, K as large as fits (binary search over passes); totals are never cut; then one more pass.
+//
+// Internal API (the agent calls this; index.ts exports writeReport as is):
 //   writeReport(buf, json, longTags, flags, reportId, custom, info) -> length >= 0, or an error < 0
 //     buf       Uint8Array the document is written into (from offset 0)
-//     json      true: JSON (RFC 8259, UTF-8); false: canonical CBOR
+//     json      true: JSON; false: canonical CBOR
 //     longTags  true: long tag names ("header", ...); false: short ("hed", ...)
 //     flags     which metrics, any of F_* below (0xffffffff: all)
 //     reportId  integer 0 .. 2^53 (epoch milliseconds fit)
 //     custom    null, an object { name: { number: n } | { number_list: [n..] } | { string_list: [s..] } |
 //               { ip_list: [s..] } }, or a function returning such an object (called once per report);
 //               written when flags has F_CUSTOM
-//     info      optional array-like, filled when the result is >= 0: info[0] = list entries dropped to fit
-//               the buffer (0: complete), info[1] = connections that found no free slot since the last report
-//   On success the network counters and the slot-overflow count restart from zero (network_stats are
-//   deltas: counts since the previous report). On error nothing is reset.
-//   Errors: ERR_SPACE (even the smallest form, every list empty, does not fit), ERR_INPUT (bad buffer or
-//   report id), ERR_CUSTOM (custom metrics malformed, or the provider threw).
-// Every list is capped at 50 entries (as AWS's own agent does); `total` keeps the true count.
-//
-// w(op, v, x) writes one item at wo in wb; the first six start with a key, tag id v (T_* below), in the report's
-// tag style:
-//   TAG    the key, then the number x if there is one
-//   WORD   the text with tag id v (T_V10: "1.0"): a value, not a key
-//   KMAP, KARR   the key, then a map or array of x entries
-//   ADDR   the key "rad" and "a.b.c.d:port" from the ring's slot at S[v], digit by digit; with x, in a map of its
-//          own: {"rad": ...} (one call per listed connection)
-//   PORT   {"pt": v} (one call per listed port)
-//   NUM    the number v: integers |v| <= 2^53 exactly (shortest CBOR head, split by division, never bit
-//          operators: Espruino integers are 32-bit), other numbers as CBOR float64 (0xfb)
-//   STR, KEY   the text v as a value or as a map key; UTF-8 via src/common/utf8.ts, JSON escaped
-//   MAP, ARR   a map or array of v entries (CBOR needs v: definite lengths; the caller closes it in JSON)
-// JSON commas: an item gets one unless the byte before it opens a map or array or ends a key ("{", "[", ":").
-// Tag names live in one Uint8Array T of the current style only: T[0..7] scratch for a float64 (F views it),
-// T[8] the style (1 short, 2 long), T[9..34] where each of the 25 words starts after T[35], then the words.
-// It is made at the first report, and again only when a report asks for the other style: so no long string
-// stays in RAM, and nothing is allocated while the style stays.
+//     info      optional array-like, filled when the result is >= 0: info[0] = list entries dropped to fit the
+//               buffer (0: complete), info[1] = connections that found no free slot since the last reset
+//   Counters are read, never reset: network_stats carries NS[] as it is (the agent subtracts what an
+//   acknowledged report carried).
+//   Errors: ERR_SPACE (even the smallest form, every list empty, does not fit), ERR_INPUT (bad buffer or report
+//   id), ERR_CUSTOM (a custom metric AWS would refuse, named in badMetric, or the provider threw, or did not
+//   give an object: badMetric "").
+// Every list is capped at MAX_LIST (50) entries, as AWS's own agent does; `total` keeps the true count. A custom
+// list longer than that is refused (AWS refuses it).
 import { S, NS, EST, OVF, TP, UP, RING } from "./ring";
 import { utf8Write, byteStrings } from "../common/utf8";
+import { tagNames, customMetricError, MAX_LIST } from "../common/spec";
 
 export var F_TCP_TOTAL = 0x1, // FreeRTOS: established connections total
   F_TCP_LOCAL = 0x2, // local port of each connection
@@ -64,339 +55,455 @@ export var ERR_SPACE = -1,
   ERR_INPUT = -2,
   ERR_CUSTOM = -3;
 
-/** w's operations: those below NUM start with a key. */
-var TAG = 0,
-  WORD = 1,
-  KMAP = 2,
-  KARR = 3,
-  ADDR = 4,
-  PORT = 5,
-  NUM = 6,
-  STR = 7,
-  KEY = 8,
-  MAP = 9,
-  ARR = 10;
+/** After ERR_CUSTOM: the name of the custom metric AWS would refuse ("" when the provider threw or gave no
+ * object). */
+export var badMetric = "";
 
-/** Tag ids: the order of the words of both tag lists in writeReport. */
-var T_HED = 0,
-  T_RID = 1,
-  T_V = 2,
-  T_MET = 3,
-  T_TC = 4,
-  T_EC = 5,
-  T_CS = 6,
-  T_RAD = 7,
-  T_LP = 8,
-  T_T = 9,
-  T_TP = 10, // then T_UP
-  T_PTS = 12,
-  T_PT = 13,
-  T_NS = 14,
-  T_BI = 15, // then bo, pi, po
-  T_CMET = 19,
-  T_NUMBER = 20, // then number_list, string_list, ip_list
-  T_V10 = 24;
-
-/** Buffer, offset, JSON (1) or CBOR (0); tag table and its float64 view. */
-var wb: Uint8Array,
-  wo = 0,
-  wj = 0,
-  T: Uint8Array,
-  F: Float64Array;
-
-function w(op: number, v?: any, x?: any): void {
-  // every var declared up front: Espruino does not hoist var, and the minifier may reorder the branches
-  var n = -1, // a CBOR head to write: major type k, argument n
-    k = 0,
-    c,
-    i,
-    e;
-  if (wj) {
-    c = wo ? wb[wo - 1] : 123; // wb[-1] throws on Espruino
-    if (c !== 123 && c !== 91 && c !== 58) wb[wo++] = 44;
-  }
-  if (op === PORT || (op === ADDR && x)) {
-    wb[wo++] = wj ? 123 : 0xa1; // a map of one entry
-    if (op === PORT) {
-      x = v;
-      v = T_PT;
-    }
-  }
-  if (op < NUM) {
-    // the key: ASCII, shorter than 24 bytes
-    i = T[(op === ADDR ? T_RAD : v) + 9] + 35;
-    e = T[(op === ADDR ? T_RAD : v) + 10] + 35;
-    wb[wo++] = wj ? 34 : 96 + e - i;
-    while (i < e) wb[wo++] = T[i++];
-    if (wj) wb[wo++] = 34;
-    if (op === WORD) return;
-    if (wj) wb[wo++] = 58;
-    if (op === ADDR) {
-      x = S[v + 1] >>> 16;
-      v = S[v];
-    } else if (x === void 0) return;
-    else {
-      // what follows the key
-      op = op === KMAP ? MAP : op === KARR ? ARR : NUM;
-      v = x;
-    }
-  }
-  if (op === NUM) {
-    if (!(v % 1 === 0 && v <= 9007199254740992 && v >= -9007199254740992)) {
-      if (wj) for (x = String(v), i = 0; i < x.length; i++) wb[wo++] = x.charCodeAt(i);
-      else {
-        wb[wo++] = 0xfb;
-        // big-endian; typed arrays are little-endian on every target (x86, ARM, Xtensa)
-        F[0] = v;
-        for (i = 8; i--; ) wb[wo++] = T[i];
-      }
-      return;
-    }
-    k = v < 0 ? 1 : 0;
-    if (!wj) n = v < 0 ? -1 - v : v;
-  } else if (op === STR || op === KEY) {
-    k = 3;
-    if (!wj) n = utf8Write(v, null, 0);
-    else {
-      // outside ASCII, Unicode strings get \uXXXX escapes (valid JSON for any code unit); byte strings (UTF-8
-      // already, on Espruino without Unicode) are copied as bytes
-      wb[wo++] = 34;
-      for (i = 0; i < v.length; i++) {
-        c = v.charCodeAt(i);
-        if (c === 34 || c === 92) wb[wo++] = 92;
-        if (c < 32 || (c > 126 && !byteStrings)) {
-          wb[wo++] = 92;
-          wb[wo++] = 117;
-          for (x = 12; x >= 0; x -= 4) {
-            e = (c >> x) & 15;
-            wb[wo++] = e + (e < 10 ? 48 : 87);
-          }
-        } else wb[wo++] = c;
-      }
-      wb[wo++] = 34;
-      if (op === KEY) wb[wo++] = 58;
-      return;
-    }
-  } else if (op > KEY) {
-    if (wj) {
-      wb[wo++] = op === MAP ? 123 : 91;
-      return;
-    }
-    k = op === MAP ? 5 : 4;
-    n = v;
-  }
-  if (n >= 0) {
-    // the CBOR head (0 <= n < 2^53), shortest form, big-endian by division
-    if (n < 24) wb[wo++] = k * 32 + n;
-    else {
-      i = n < 256 ? 0 : n < 65536 ? 1 : n < 4294967296 ? 2 : 3;
-      wb[wo++] = k * 32 + 24 + i;
-      i = 1 << i;
-      wo += i;
-      for (e = wo; i--; n = (n - (n % 256)) / 256) wb[--e] = n % 256;
-    }
-    if (k === 3) wo = utf8Write(v, wb, wo);
-    return;
-  }
-  // decimal digits: the five parts of an address (quoted; in CBOR after a one-byte head, set once the length
-  // is known), or a JSON integer
-  e = wo;
-  if (op === ADDR || k) wb[wo++] = op === ADDR ? 34 : 45;
-  for (k = op === ADDR ? 0 : 4; k < 5; k++) {
-    n = k < 4 ? (v >> (24 - 8 * k)) & 255 : op === ADDR ? x : v < 0 ? -v : v;
-    for (i = 10; i <= n; i *= 10) wo++;
-    i = ++wo;
-    do {
-      c = n % 10;
-      wb[--i] = 48 + c;
-      n = (n - c) / 10;
-    } while (n > 0);
-    if (op === ADDR && k < 4) wb[wo++] = k < 3 ? 46 : 58;
-  }
-  if (op === ADDR) {
-    if (wj) wb[wo++] = 34;
-    else wb[e] = 95 + wo - e;
-  }
+/** CBOR major types, shifted into the initial byte. */
+const enum Major {
+  UINT = 0x00,
+  NEGINT = 0x20,
+  TEXT = 0x60,
+  ARRAY = 0x80,
+  MAP = 0xa0,
 }
+
+const enum Cbor {
+  /** Argument in the next 1, 2, 4, 8 bytes: added to the major type. */
+  ONE_BYTE = 24,
+  TWO_BYTES = 25,
+  FOUR_BYTES = 26,
+  EIGHT_BYTES = 27,
+  FLOAT16 = 0xf9,
+  FLOAT32 = 0xfa,
+  FLOAT64 = 0xfb,
+}
+
+const enum Ch {
+  QUOTE = 0x22,
+  COMMA = 0x2c,
+  COLON = 0x3a,
+  BACKSLASH = 0x5c,
+  OPEN_ARRAY = 0x5b,
+  CLOSE_ARRAY = 0x5d,
+  OPEN_MAP = 0x7b,
+  CLOSE_MAP = 0x7d,
+}
+
+/** Bits of `style`: the format and tag style `runs` holds, and facts found when it was made. */
+const enum Style {
+  READY = 1,
+  JSON = 2,
+  LONG = 4,
+  /** Uint8Array.set takes a string (Espruino: its chars as bytes); Node's takes it for an array of NaNs. */
+  SET_STRING = 8,
+  /** In canonical order "total" comes before "connections" (established_connections) ... */
+  TOTAL_BEFORE_CONNECTIONS = 16,
+  /** ... and before "ports" (listening ports): both hold with short names, only the first with long ones. */
+  TOTAL_BEFORE_PORTS = 32,
+}
+
+/** The constant runs of the document, in the order of runRecipes(). */
+const enum Run {
+  /** Nothing: before the document's first byte. */
+  EMPTY,
+  HEADER,
+  METRICS,
+  NETWORK_STATS, // then BYTES_OUT, PACKETS_IN, PACKETS_OUT: one run before each counter
+  TCP = NETWORK_STATS + 4,
+  TOTAL,
+  CONNECTIONS,
+  CONNECTION,
+  CONNECTION_LOCAL,
+  REMOTE_ADDR,
+  TCP_PORTS,
+  UDP_PORTS,
+  PORTS,
+  PORT,
+  CUSTOM,
+  NUMBER, // then NUMBER_LIST, STRING_LIST, IP_LIST
+  COUNT = NUMBER + 4,
+}
+
+/**
+ * What each run holds, in the order of Run, one run a line: long tag names (a key, in the style asked for),
+ * "{N" and "[N" (a map or array of N entries), "=text" (a text value), and ",", "}" (JSON only). A run starting
+ * with "," drops it after "{" or "[". Made into bytes once per format and style, then dropped.
+ */
+function runRecipes(): string {
+  return (
+    "\n" +
+    "header {2 version =1.0 , report_id\n" +
+    "} , metrics\n" +
+    ", network_stats {4 bytes_in\n, bytes_out\n, packets_in\n, packets_out\n" +
+    ", tcp_connections {1 established_connections\n" +
+    ", total\n, connections\n, {1 remote_addr\n, {2 local_port\n, remote_addr\n" +
+    ", listening_tcp_ports\n, listening_udp_ports\n, ports\n, {1 port\n" +
+    ", custom_metrics\n" +
+    "[1 {1 number\n[1 {1 number_list\n[1 {1 string_list\n[1 {1 ip_list"
+  );
+}
+
+/** The buffer being written and the offset in it; `style`; the runs' bytes and where each starts (runAt[COUNT]:
+ * the end). */
+var out: Uint8Array,
+  at = 0,
+  style = 0,
+  runs: Uint8Array,
+  runAt: Uint16Array;
+
+/** Makes `runs` for a format and tag style (Style bits). */
+function prepare(want: number): void {
+  var table = "," + tagNames() + ",",
+    recipes = runRecipes().split("\n"),
+    bytes = "",
+    name = function (long: string): string {
+      var i = table.indexOf("," + long + " ") + long.length + 2;
+      return want & Style.LONG ? long : table.substring(i, table.indexOf(",", i));
+    },
+    /** canonical order of two keys: shorter first, then bytewise (ASCII names) */
+    before = function (a: string, b: string): number {
+      a = name(a);
+      b = name(b);
+      return a.length < b.length || (a.length === b.length && a < b) ? 1 : 0;
+    },
+    probe = new Uint8Array(1),
+    r,
+    i,
+    j,
+    items,
+    item,
+    text;
+  runAt = new Uint16Array(Run.COUNT + 1);
+  for (r = 0; r < Run.COUNT; r++) {
+    runAt[r] = bytes.length;
+    for (items = recipes[r].split(" "), j = 0; j < items.length; j++) {
+      item = items[j];
+      i = item.charAt(0);
+      if (!item) continue;
+      if (i === "," || i === "}") {
+        if (want & Style.JSON) bytes += i;
+      } else if (i === "{" || i === "[") {
+        bytes += want & Style.JSON ? i : String.fromCharCode((i === "{" ? Major.MAP : Major.ARRAY) + +item.substring(1));
+      } else {
+        text = i === "=" ? item.substring(1) : name(item);
+        bytes += want & Style.JSON ? '"' + text + '"' + (i === "=" ? "" : ":") : String.fromCharCode(Major.TEXT + text.length) + text;
+      }
+    }
+  }
+  runAt[Run.COUNT] = bytes.length;
+  runs = new Uint8Array(bytes.length);
+  for (i = 0; i < bytes.length; i++) runs[i] = bytes.charCodeAt(i);
+  probe.set("1" as any);
+  style =
+    want |
+    Style.READY |
+    (probe[0] === 0x31 ? Style.SET_STRING : 0) |
+    (before("total", "connections") ? Style.TOTAL_BEFORE_CONNECTIONS : 0) |
+    (before("total", "ports") ? Style.TOTAL_BEFORE_PORTS : 0);
+}
+
+/** A CBOR head with argument n (24 <= n <= 2^53) in 1, 2, 4 or 8 bytes, big-endian; >>> only below 2^32
+ * (Espruino's integers are 32-bit, larger ones doubles). Top level and called from two places: the minifier
+ * would otherwise inline it into writeReport's key writer, whose text the interpreter reads at every call. */
+function longHead(major: number, n: number): void {
+  var size = n < 256 ? 1 : n < 65536 ? 2 : n < 4294967296 ? 4 : 8,
+    high = Math.floor(n / 4294967296);
+  out[at++] = major + (size < 2 ? Cbor.ONE_BYTE : size < 4 ? Cbor.TWO_BYTES : size < 8 ? Cbor.FOUR_BYTES : Cbor.EIGHT_BYTES);
+  if (size > 4) (out[at++] = high >>> 24), (out[at++] = (high >> 16) & 255), (out[at++] = (high >> 8) & 255), (out[at++] = high & 255);
+  n -= high * 4294967296;
+  for (size = size > 4 ? 4 : size; size--; ) out[at++] = (n >>> (8 * size)) & 255;
+}
+
+/** What writeCustom writes with: writeReport's helpers. */
+type Key = (run: number, major?: number, n?: number) => void;
+type Put = (text: string) => void;
 
 export function writeReport(
   buf: Uint8Array,
   json: boolean,
   longTags: boolean,
-  f: number,
+  flags: number,
   reportId: number,
   customMetrics: any,
   info?: { [i: number]: number },
 ): number {
-  // every var declared up front: Espruino does not hoist var, and the minifier may reorder the branches
-  var cm: any,
-    k = 50, // entries per list in this pass
-    lo = 50, // the largest k known to fit (-1: none)
-    hi = 51, // the smallest k known not to fit (51: first pass; -1: last pass)
-    bad,
-    dropped,
-    g, // 0 established connections, 1 listening TCP ports, 2 listening UDP ports
-    o, // their offset in S
-    t, // their total wanted
-    l, // their list wanted
-    i,
-    m,
-    lp,
-    name: any,
-    prev: any,
-    v: any,
-    kd,
-    x: any;
+  // The interpreter reads a function's text at every call (to its end, even after a return) and a loop's body at
+  // every turn: this text is kept short; the helpers are nested (made per report, nothing kept between reports),
+  // one per format, short; the cold parts (prepare, custom metrics) live in functions of their own, called from
+  // inside the pass loop so that the minifier does not inline them here.
+  // Every var declared up front: Espruino does not hoist var, and the minifier may reorder the branches.
+  var names: any = null,
+    perList = MAX_LIST, // entries per list in this pass
+    fits = MAX_LIST, // the largest perList known to fit (-1: none)
+    tooBig = MAX_LIST + 1, // the smallest perList known not to fit (MAX_LIST + 1: first pass; -1: last pass)
+    dropped = 0,
+    pass = 0,
+    count,
+    listed,
+    slot,
+    base,
+    address: any,
+    key: Key,
+    want = (json ? Style.JSON : 0) | (longTags ? Style.LONG : 0);
+  /** CBOR: run r, then the head of major type `major` with argument n when n >= 0. */
+  function cborKey(r: number, major?: any, n?: any): void {
+    var from = runAt[r],
+      to = runAt[r + 1];
+    if (at + to - from <= out.length) out.set(runs.subarray(from, to), at);
+    at += to - from;
+    if (n >= 0) {
+      if (n < Cbor.ONE_BYTE) out[at++] = major + n;
+      else longHead(major, n);
+    }
+  }
+  /** JSON: run r (its leading comma only after an entry), then "{", "[" or the integer n when n >= 0. */
+  function jsonKey(r: number, major?: any, n?: any): void {
+    var from = runAt[r],
+      to = runAt[r + 1];
+    if (runs[from] === Ch.COMMA && (out[at - 1] === Ch.OPEN_MAP || out[at - 1] === Ch.OPEN_ARRAY)) from++;
+    if (at + to - from <= out.length) out.set(runs.subarray(from, to), at);
+    at += to - from;
+    if (n >= 0) {
+      if (major === Major.MAP) out[at++] = Ch.OPEN_MAP;
+      else if (major === Major.ARRAY) out[at++] = Ch.OPEN_ARRAY;
+      else put(String(n));
+    }
+  }
+  /** ASCII text (digits, an address) as bytes. */
+  function put(text: string): void {
+    var i;
+    if (at + text.length <= out.length) {
+      if (style & Style.SET_STRING) out.set(text as any, at);
+      else for (i = 0; i < text.length; i++) out[at + i] = text.charCodeAt(i);
+    }
+    at += text.length;
+  }
   if (!buf || typeof buf.length !== "number" || !(reportId >= 0 && reportId <= 9007199254740992) || reportId % 1) {
     return ERR_INPUT;
   }
-  try {
-    cm = f & F_CUSTOM && (typeof customMetrics === "function" ? customMetrics() : customMetrics);
-  } catch (e) {
-    return ERR_CUSTOM;
-  }
-  if (!T || T[8] !== (longTags ? 2 : 1)) {
-    // 25 words, at most 255 bytes in all (the offsets are bytes)
-    x =
-      (longTags
-        ? "header report_id version metrics tcp_connections established_connections connections remote_addr " +
-          "local_port total listening_tcp_ports listening_udp_ports ports port network_stats bytes_in bytes_out " +
-          "packets_in packets_out custom_metrics"
-        : "hed rid v met tc ec cs rad lp t tp up pts pt ns bi bo pi po cmet") + " number number_list string_list ip_list 1.0 ";
-    T = new Uint8Array(x.length + 10);
-    F = new Float64Array(T.buffer, 0, 1);
-    T[8] = longTags ? 2 : 1;
-    for (i = 0, m = 9, k = 0; i < x.length; i++) {
-      if (x.charCodeAt(i) === 32) T[++m] = k;
-      else T[35 + k++] = x.charCodeAt(i);
-    }
-    k = 50;
-  }
-  wb = buf;
-  wj = json ? 1 : 0;
-  // First try: write at once. Only a document that turns out too big costs more passes: the largest k that
-  // fits (the size grows with k), between lo and hi.
+  badMetric = "";
+  out = buf;
+  key = json ? jsonKey : cborKey;
+  // First try: write at once. Only a document that turns out too big costs more passes: the largest perList
+  // that fits (the size grows with it), between fits and tooBig.
   for (;;) {
-    bad = dropped = wo = 0;
-    w(MAP, cm ? 3 : 2);
-    w(KMAP, T_HED, 2);
-    w(TAG, T_V);
-    w(WORD, T_V10);
-    w(TAG, T_RID, reportId);
-    if (wj) wb[wo++] = 125;
-    w(
-      KMAP,
-      T_MET,
-      (f & (F_TCP_TOTAL | F_TCP_REMOTE) ? 1 : 0) +
-        (f & (F_TCP_PORTS_TOTAL | F_TCP_PORTS) ? 1 : 0) +
-        (f & (F_UDP_PORTS_TOTAL | F_UDP_PORTS) ? 1 : 0) +
-        (f & F_NET_STATS ? 1 : 0),
+    if (!pass++) {
+      names = flags & F_CUSTOM ? customNames(customMetrics) : null;
+      if (names === 0) return ERR_CUSTOM;
+      if ((style & (Style.READY | Style.JSON | Style.LONG)) !== (want | Style.READY)) prepare(want);
+    }
+    at = dropped = 0;
+    key(Run.EMPTY, Major.MAP, names ? 3 : 2);
+    key(Run.HEADER, Major.UINT, reportId);
+    key(
+      Run.METRICS,
+      Major.MAP,
+      (flags & (F_TCP_TOTAL | F_TCP_REMOTE) ? 1 : 0) +
+        (flags & (F_TCP_PORTS_TOTAL | F_TCP_PORTS) ? 1 : 0) +
+        (flags & (F_UDP_PORTS_TOTAL | F_UDP_PORTS) ? 1 : 0) +
+        (flags & F_NET_STATS ? 1 : 0),
     );
-    if (f & F_NET_STATS) {
-      w(KMAP, T_NS, 4);
-      for (i = 0; i < 4; i++) w(TAG, T_BI + i, NS[i]);
-      if (wj) wb[wo++] = 125;
+    if (flags & F_NET_STATS) {
+      key(Run.NETWORK_STATS, Major.UINT, NS[0]);
+      key(Run.NETWORK_STATS + 1, Major.UINT, NS[1]);
+      key(Run.NETWORK_STATS + 2, Major.UINT, NS[2]);
+      key(Run.NETWORK_STATS + 3, Major.UINT, NS[3]);
+      if (json) out[at++] = Ch.CLOSE_MAP;
     }
-    // { total, list } maps; canonical key order: "t" before "cs" and "pts" (short), "total" before
-    // "connections" but after "ports" (long)
-    for (g = 0; g < 3; g++) {
-      o = g ? (g < 2 ? TP : UP) : RING;
-      t = f & (g ? (g < 2 ? F_TCP_PORTS_TOTAL : F_UDP_PORTS_TOTAL) : F_TCP_TOTAL);
-      l = f & (g ? (g < 2 ? F_TCP_PORTS : F_UDP_PORTS) : F_TCP_REMOTE);
-      if (t || l) {
-        if (!g) w(KMAP, T_TC, 1);
-        w(KMAP, g ? T_TP + g - 1 : T_EC, t && l ? 2 : 1);
-        if (t && !(g && longTags)) w(TAG, T_T, g ? S[o] : S[EST]);
-        if (l) {
-          // entries: a port table's ports, the ring's established connections with a known address
-          for (i = g ? o + 1 : o, m = 0; i < (g ? o + 9 : S.length); i += g ? 1 : 3) if (g ? S[i] : S[i + 2] > 0 && S[i]) m++;
-          m = Math.min(m, 50);
-          dropped += m - Math.min(m, k);
-          w(KARR, g ? T_PTS : T_CS, (m = Math.min(m, k)));
-          for (i = g ? o + 1 : o; m; i += g ? 1 : 3) {
-            if (g ? S[i] : S[i + 2] > 0 && S[i]) {
-              lp = !g && f & F_TCP_LOCAL && S[i + 1] & 65535;
-              if (lp) w(MAP, 2), w(TAG, T_LP, lp), w(ADDR, i);
-              else w(g ? PORT : ADDR, g ? S[i] : i, 1);
-              if (wj) wb[wo++] = 125;
-              m--;
-            }
-          }
-          if (wj) wb[wo++] = 93;
-        }
-        if (t && g && longTags) w(TAG, T_T, S[o]);
-        if (wj) wb[wo++] = 125;
-        if (wj && !g) wb[wo++] = 125;
-      }
-    }
-    if (wj) wb[wo++] = 125;
-    if (cm) {
-      // custom metrics, checked as they are written (bad when malformed: the pass is then useless), in
-      // canonical order (shorter name first, then bytewise) found by scanning, without sorting into an array
-      if (typeof cm !== "object") {
-        // for-in over a number, boolean or null throws on Espruino (over undefined it does not): nothing to
-        // enumerate, the report fails anyway
-        bad = 1;
-        cm = void 0;
-      }
-      m = 0;
-      for (name in cm) m++;
-      w(KMAP, T_CMET, m);
-      for (prev = null; ; prev = name) {
-        name = null;
-        for (x in cm) {
-          if (
-            (prev === null || (prev.length !== x.length ? prev.length < x.length : prev < x)) &&
-            (name === null || (x.length !== name.length ? x.length < name.length : x < name))
-          ) {
-            name = x;
+    if (flags & (F_TCP_TOTAL | F_TCP_REMOTE)) {
+      // {total, connections}, keys in canonical order; the established connections with a known address
+      key(Run.TCP, Major.MAP, flags & F_TCP_TOTAL && flags & F_TCP_REMOTE ? 2 : 1);
+      if (flags & F_TCP_TOTAL && style & Style.TOTAL_BEFORE_CONNECTIONS) key(Run.TOTAL, Major.UINT, S[EST]);
+      if (flags & F_TCP_REMOTE) {
+        count = 0;
+        if (S[EST]) for (slot = RING; slot < S.length; slot += 3) if (S[slot + 2] > 0 && S[slot]) count++;
+        count = count < MAX_LIST ? count : MAX_LIST;
+        dropped += count - (listed = count < perList ? count : perList);
+        key(Run.CONNECTIONS, Major.ARRAY, listed);
+        for (slot = RING; listed; slot += 3) {
+          if (S[slot + 2] > 0 && S[slot]) {
+            listed--;
+            address = S[slot];
+            address = (address >>> 24) + "." + ((address >> 16) & 255) + "." + ((address >> 8) & 255) + "." + (address & 255) + ":" + (S[slot + 1] >>> 16);
+            if (flags & F_TCP_LOCAL && S[slot + 1] & 65535) key(Run.CONNECTION_LOCAL, Major.UINT, S[slot + 1] & 65535), key(Run.REMOTE_ADDR);
+            else key(Run.CONNECTION);
+            // "a.b.c.d:port" is at most 21 bytes: its CBOR head is one byte
+            if (json) put('"' + address + '"'), (out[at++] = Ch.CLOSE_MAP);
+            else (out[at++] = Major.TEXT + address.length), put(address);
           }
         }
-        if (name === null) break;
-        v = cm[name];
-        // kind: 0 number, 1 number_list, 2 string_list, 3 ip_list
-        kd = !v || typeof v !== "object" ? -1 : "number" in v ? 0 : "number_list" in v ? 1 : "string_list" in v ? 2 : "ip_list" in v ? 3 : -1;
-        x = kd > 0 && (kd < 2 ? v.number_list : kd < 3 ? v.string_list : v.ip_list);
-        if (kd < 0 || name.length > 128 || name.indexOf("aws:") === 0 || (kd && !(x && typeof x.length === "number"))) {
-          bad = 1;
-          continue;
-        }
-        w(KEY, name);
-        w(ARR, 1);
-        w(MAP, 1);
-        // a number: one value, not in a list
-        m = kd ? Math.min(x.length, 50) : 1;
-        if (kd) dropped += m - Math.min(m, k);
-        if (kd) w(KARR, T_NUMBER + kd, (m = Math.min(m, k)));
-        else w(TAG, T_NUMBER);
-        for (i = 0; i < (kd ? x.length : 1); i++) {
-          lp = kd ? x[i] : v.number;
-          if (kd > 1 ? typeof lp !== "string" : typeof lp !== "number" || !isFinite(lp)) bad = 1;
-          else if (i < m) w(kd > 1 ? STR : NUM, lp);
-        }
-        if (wj) {
-          if (kd) wb[wo++] = 93;
-          wb[wo++] = 125;
-          wb[wo++] = 93;
-        }
+        if (json) out[at++] = Ch.CLOSE_ARRAY;
       }
-      if (wj) wb[wo++] = 125;
+      if (flags & F_TCP_TOTAL && !(style & Style.TOTAL_BEFORE_CONNECTIONS)) key(Run.TOTAL, Major.UINT, S[EST]);
+      if (json) (out[at++] = Ch.CLOSE_MAP), (out[at++] = Ch.CLOSE_MAP);
     }
-    if (wj) wb[wo++] = 125;
-    if (hi < 0 || (hi > 50 && (wo <= buf.length || bad))) break;
-    if (hi > 50) (lo = -1), (hi = 50);
-    else if (wo > buf.length) hi = k;
-    else lo = k;
-    if (hi - lo > 1) k = (lo + hi) >> 1;
-    else (k = lo < 0 ? 0 : lo), (hi = -1);
+    // {total, ports} of the TCP, then the UDP port table (S[base]: the total, then 8 ports, 0 free); the flags of
+    // the UDP table are those of the TCP one, shifted
+    for (base = TP, count = flags; base; base = base < UP ? UP : 0, count = flags >> 2) {
+      if (!(count & (F_TCP_PORTS_TOTAL | F_TCP_PORTS))) continue;
+      key(base < UP ? Run.TCP_PORTS : Run.UDP_PORTS, Major.MAP, count & F_TCP_PORTS_TOTAL && count & F_TCP_PORTS ? 2 : 1);
+      if (count & F_TCP_PORTS_TOTAL && style & Style.TOTAL_BEFORE_PORTS) key(Run.TOTAL, Major.UINT, S[base]);
+      if (count & F_TCP_PORTS) {
+        listed = 0;
+        if (S[base]) for (slot = base + 1; slot < base + 9; slot++) if (S[slot]) listed++;
+        dropped += listed - (listed < perList ? listed : perList);
+        key(Run.PORTS, Major.ARRAY, (listed = listed < perList ? listed : perList));
+        for (slot = base + 1; listed; slot++) if (S[slot]) listed--, key(Run.PORT, Major.UINT, S[slot]), json && (out[at++] = Ch.CLOSE_MAP);
+        if (json) out[at++] = Ch.CLOSE_ARRAY;
+      }
+      if (count & F_TCP_PORTS_TOTAL && !(style & Style.TOTAL_BEFORE_PORTS)) key(Run.TOTAL, Major.UINT, S[base]);
+      if (json) out[at++] = Ch.CLOSE_MAP;
+    }
+    if (json) out[at++] = Ch.CLOSE_MAP;
+    if (names) dropped += writeCustom(names, perList, key, put);
+    if (json) out[at++] = Ch.CLOSE_MAP;
+    if (tooBig < 0 || (tooBig > MAX_LIST && at <= buf.length)) break;
+    if (tooBig > MAX_LIST) (fits = -1), (tooBig = MAX_LIST);
+    else if (at > buf.length) tooBig = perList;
+    else fits = perList;
+    if (tooBig - fits > 1) perList = (fits + tooBig) >> 1;
+    else (perList = fits < 0 ? 0 : fits), (tooBig = -1);
   }
-  if (bad) return ERR_CUSTOM;
-  if (lo < 0) return ERR_SPACE;
+  if (fits < 0) return ERR_SPACE;
   if (info) {
     info[0] = dropped;
     info[1] = S[OVF];
   }
-  for (i = 0; i < 4; i++) NS[i] = 0;
-  S[OVF] = 0;
-  return wo;
+  return at;
+}
+
+/** The custom metrics from `provider` (an object, or a function returning one), their names in canonical order
+ * (shorter first, then bytewise: ASCII names); null when there are none; 0 when the provider threw or gave no
+ * object, or AWS would refuse a metric (badMetric: its name). */
+function customNames(provider: any): any {
+  var custom,
+    names: string[] = [],
+    name;
+  try {
+    custom = typeof provider === "function" ? provider() : provider;
+  } catch (e) {
+    return 0;
+  }
+  if (!custom) return null;
+  // for-in over a number, boolean or null throws on Espruino
+  if (typeof custom !== "object") return 0;
+  for (name in custom) {
+    if (customMetricError(name, custom[name])) {
+      badMetric = name;
+      return 0;
+    }
+    names.push(name);
+  }
+  names.sort(function (a, b) {
+    return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+  });
+  // the values, as checked, for writeCustom (a provider is called once per report)
+  (names as any).custom = custom;
+  return names;
+}
+
+/** The custom_metrics block (names from customNames: values checked already), with writeReport's key and put;
+ * returns the list entries dropped to fit perList. */
+function writeCustom(names: any, perList: number, key: Key, put: Put): number {
+  var json = style & Style.JSON,
+    custom = names.custom,
+    dropped = 0,
+    value,
+    kind,
+    list,
+    count,
+    i,
+    j;
+  /** A number: an integer within 2^53 as such, any other in the shortest float that holds it exactly. */
+  function number(v: number): void {
+    var bits = new DataView(new ArrayBuffer(8)),
+      high,
+      exponent,
+      mantissa,
+      half = -1,
+      shift,
+      byte,
+      major;
+    if (json) put(String(v));
+    else if (v % 1 === 0 && v <= 9007199254740992 && v >= -9007199254740992) {
+      major = v < 0 ? Major.NEGINT : Major.UINT;
+      v = v < 0 ? -1 - v : v;
+      if (v < Cbor.ONE_BYTE) out[at++] = major + v;
+      else longHead(major, v);
+    } else {
+      bits.setFloat32(0, v);
+      if (bits.getFloat32(0) === v) {
+        // float32 bits read in 16-bit halves (a 32-bit value above 2^31 is a double on Espruino)
+        high = bits.getUint16(0);
+        exponent = ((high >> 7) & 255) - 127;
+        mantissa = (high & 127) * 65536 + bits.getUint16(2);
+        if (exponent >= -14 && exponent <= 15 && !(mantissa & 0x1fff)) half = ((exponent + 15) << 10) | (mantissa >> 13);
+        else if (exponent >= -24 && exponent < -14) {
+          // a float16 subnormal: the whole significand, shifted, must lose no bit
+          shift = -exponent - 1;
+          mantissa += 0x800000;
+          if (!(mantissa & ((1 << shift) - 1))) half = mantissa >> shift;
+        }
+        if (half >= 0) {
+          half += high & 0x8000;
+          out[at++] = Cbor.FLOAT16;
+          out[at++] = half >> 8;
+          out[at++] = half & 255;
+        } else {
+          out[at++] = Cbor.FLOAT32;
+          for (byte = 0; byte < 4; byte++) out[at++] = bits.getUint8(byte);
+        }
+      } else {
+        bits.setFloat64(0, v);
+        out[at++] = Cbor.FLOAT64;
+        for (byte = 0; byte < 8; byte++) out[at++] = bits.getUint8(byte);
+      }
+    }
+  }
+  /** Text as UTF-8, JSON-escaped in JSON: outside ASCII, Unicode strings get \uXXXX escapes (valid JSON for
+   * any code unit); byte strings (UTF-8 already, on Espruino without Unicode) are copied as bytes. */
+  function text(s: string): void {
+    var c, shift, k;
+    if (!json) {
+      key(Run.EMPTY, Major.TEXT, utf8Write(s, null, 0));
+      at = utf8Write(s, out, at);
+      return;
+    }
+    out[at++] = Ch.QUOTE;
+    for (k = 0; k < s.length; k++) {
+      c = s.charCodeAt(k);
+      if (c === Ch.QUOTE || c === Ch.BACKSLASH) out[at++] = Ch.BACKSLASH;
+      if (c < 32 || (c > 126 && !byteStrings)) {
+        put("\\u");
+        for (shift = 12; shift >= 0; shift -= 4) put(((c >> shift) & 15).toString(16));
+      } else out[at++] = c;
+    }
+    out[at++] = Ch.QUOTE;
+  }
+  key(Run.CUSTOM, Major.MAP, names.length);
+  for (i = 0; i < names.length; i++) {
+    if (json && i) out[at++] = Ch.COMMA;
+    text(names[i]);
+    if (json) out[at++] = Ch.COLON;
+    value = custom[names[i]];
+    kind = "number" in value ? 0 : "number_list" in value ? 1 : "string_list" in value ? 2 : 3;
+    key(Run.NUMBER + kind);
+    if (!kind) number(value.number);
+    else {
+      list = kind < 2 ? value.number_list : kind < 3 ? value.string_list : value.ip_list;
+      count = Math.min(list.length, perList);
+      dropped += list.length - count;
+      key(Run.EMPTY, Major.ARRAY, count);
+      for (j = 0; j < count; j++) {
+        if (json && j) out[at++] = Ch.COMMA;
+        if (kind < 2) number(list[j]);
+        else text(list[j]);
+      }
+      if (json) out[at++] = Ch.CLOSE_ARRAY;
+    }
+    if (json) (out[at++] = Ch.CLOSE_MAP), (out[at++] = Ch.CLOSE_ARRAY);
+  }
+  if (json) out[at++] = Ch.CLOSE_MAP;
+  return dropped;
 }

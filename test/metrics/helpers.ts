@@ -69,12 +69,26 @@ export const mockDgram = { createSocket: (_type: string, cb?: any) => { const s 
 export const ALL = 0xffffffff;
 export const ALL_BUT_CUSTOM = 0x1ff;
 
-/** The current report as an object with long tags (decoded from canonical CBOR; stats reset as a side effect). */
+/** What each instance's counters (network_stats, then the slot overflow) read at its last snapshot. */
+const seen = new WeakMap<object, number[]>();
+const STATS = ['bytes_in', 'bytes_out', 'packets_in', 'packets_out'];
+
+/** The current report as an object with long tags (decoded from canonical CBOR), its network_stats and
+ * info[1] (slot overflow) counted since the previous snapshot of the same instance: writeReport never resets
+ * the counters (the agent subtracts what an acknowledged report carried), so this is what an agent whose every
+ * report is acknowledged would send. */
 export function snapshot(d: any, flags = ALL_BUT_CUSTOM, info?: number[]): any {
   const buf = new Uint8Array(4096);
-  const n = d.writeReport(buf, false, true, flags, 1, null, info);
+  const got = info ?? [0, 0];
+  const n = d.writeReport(buf, false, true, flags, 1, null, got);
   if (n < 0) throw new Error('writeReport ' + n);
-  return cborg.decode(buf.subarray(0, n), { strict: true, useMaps: false });
+  const doc: any = cborg.decode(buf.subarray(0, n), { strict: true, useMaps: false });
+  const last = seen.get(d) ?? [0, 0, 0, 0, 0];
+  const now = [...STATS.map((k, i) => doc.metrics.network_stats?.[k] ?? last[i]), got[1]];
+  seen.set(d, now);
+  STATS.forEach((k, i) => doc.metrics.network_stats && (doc.metrics.network_stats[k] -= last[i]));
+  got[1] -= last[4];
+  return doc;
 }
 
 export function connections(d: any): string[] {
