@@ -119,8 +119,10 @@ function onGone(this: any): void {
 /** connect(...) of a tracked net or tls module, in any of the platform's forms; also how a tracked server adopts
  * a socket it accepted (arguments: the socket, the server's port). Either way the socket takes a slot
  * (connecting, or established when accepted), and gets our write and end and ring.ts's listeners. */
-function connect(this: any): any {
-  var args = arguments,
+function connect(this: any, first?: any, second?: any, third?: any, fourth?: any): any {
+  // parameters, not `arguments`: on Espruino a function's `arguments` is that of the function it is nested in
+  // when that one uses `arguments` too, and the stand-in's methods (which do) may be inlined in here
+  var given = [first, second, third, fourth],
     tracked = this,
     options: any,
     callback: any,
@@ -143,16 +145,17 @@ function connect(this: any): any {
     key,
     ticket,
     i;
-  if (args[0] && typeof args[0].write === "function") {
+  if (first && typeof first.write === "function") {
     // accepted: the remote address when the platform gives one (socket.remoteAddress on Node)
-    socket = args[0];
+    socket = first;
     host = socket.remoteAddress;
     port = socket.remotePort;
-    localPort = args[1] || socket.localPort || 0;
+    localPort = second || socket.localPort || 0;
     accepted = 1;
   } else {
-    for (i = 0; i < args.length; i++) {
-      arg = args[i];
+    for (i = 0; i < given.length; i++) {
+      arg = given[i];
+      if (arg === void 0) continue;
       if (typeof arg === "function") callback = arg;
       else if (arg !== null && typeof arg === "object") options = arg;
       else if (i) host = arg; // connect(port, host)
@@ -234,7 +237,7 @@ function connect(this: any): any {
         try {
           if (!/^\d+\.\d+\.\d+\.\d+$/.test(ip as string)) throw new Error("cannot resolve " + host);
           copy.host = ip;
-          standIn._s = (connect as any).call(tracked, copy, callback); // an address now: connects and tracks
+          standIn._s = connect.call(tracked, copy, callback); // an address now: connects and tracks
         } catch (e) {
           failure = e;
           standIn._s = {}; // from now on the stand-in's calls do nothing
@@ -348,25 +351,27 @@ function makeStandIns(): any {
 /** createServer([options][, onConnection]) of net or tls, and createSocket(type, onMessage?) of dgram. The
  * server or dgram socket gets its listen or bind, and close, wrapped by closures made here: many devices never
  * listen, and a function costs RAM on Espruino only while it exists. */
-function open(this: any): any {
-  var args = arguments,
-    mod = this._m,
+function open(this: any, first?: any, second?: any): any {
+  // parameters, not `arguments`: on Espruino a nested function's `arguments` is its outer function's when that
+  // one uses `arguments` too (the listen and close wrappers below use theirs)
+  var mod = this._m,
     udp = !mod.createServer,
     bind = udp ? "bind" : "listen",
     table = udp ? UP : TP, // its port table in S
     port = 0, // its listening port, once known
-    onConnection = args[args.length - 1],
-    options = args[0],
+    onConnection = typeof first === "function" ? first : typeof second === "function" ? second : 0,
     opened: any,
     listen: any, // the platform's listen or bind, and close
     close: any,
     accept = function (socket: any): void {
       try {
-        (connect as any)(socket, port);
+        connect(socket, port);
       } catch (e) {
         // never throw into the platform's accept path
       }
-      if (typeof onConnection === "function") onConnection(socket);
+      // a plain test: Espruino 2v29 skips a statement that starts with a string literal right after a
+      // try/catch, which is what terser makes of a typeof test here
+      if (onConnection) onConnection(socket);
     },
     /** Records the listening port in the table (off: forgets it); a port not known yet (Node's listen(0) /
      * bind(0)) is read once listening (p undefined: the "listening" listener). The table's total stays exact;
@@ -394,8 +399,8 @@ function open(this: any): any {
         }
       }
     };
-  if (udp) opened = mod.createSocket.apply(mod, args);
-  else opened = options && typeof options === "object" ? mod.createServer(options, accept) : mod.createServer(accept);
+  if (udp) opened = mod.createSocket(first, second);
+  else opened = first && typeof first === "object" ? mod.createServer(first, accept) : mod.createServer(accept);
   listen = opened[bind];
   close = opened.close;
   opened[bind] = function (p: any): any {
