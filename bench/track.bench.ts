@@ -11,7 +11,6 @@ import terser from '@rollup/plugin-terser';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { rollup } from 'rollup';
-// @ts-expect-error tools/build.mjs is plain JavaScript without declarations
 import { terserOptions } from '../tools/build.mjs';
 import { espruino, scratch, storageWrite, runScript } from '../test/helpers/espruino.ts';
 import { freePort } from '../test/helpers/net.ts';
@@ -37,7 +36,7 @@ async function buildTrackModule(): Promise<string> {
       typescript({ tsconfig: join(root, 'tsconfig.json'), noEmit: false, noEmitOnError: true, outDir: undefined }),
     ],
   });
-  const { output } = await bundle.generate({ format: 'cjs', exports: 'named', esModule: false, strict: false, freeze: false, generatedCode: 'es5', plugins: [terser(terserOptions)] });
+  const { output } = await bundle.generate({ format: 'cjs', exports: 'named', esModule: false, strict: false, freeze: false, generatedCode: 'es5', plugins: [terser(terserOptions as any)] });
   await bundle.close();
   return output[0].code.trimEnd() + '\n';
 }
