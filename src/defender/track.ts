@@ -274,6 +274,9 @@ function connect(this: any, first?: any, second?: any, third?: any, fourth?: any
             }
           }
         }
+        // terser may inline makeStandIns here: the stand-ins' methods then keep this scope, so it lets go of
+        // the stand-in, its socket and the caller's options and callback
+        standIn = copy = options = callback = given = first = second = third = fourth = 0;
       };
       setTimeout(function () {
         try {
