@@ -4,11 +4,11 @@
 // Espruino's Linux build); require("tinymqtt") / require("defender") load the bundles from the build folder, once
 // per board, as the board loads its Storage modules.
 import { createPrivateKey } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { buildDir, loadBundle } from './bundle.ts';
 
-export const buildDir = join(import.meta.dirname, '..', 'build');
+export { buildDir };
 
 export interface BoardOptions {
   /** Folder holding tinymqtt.js, defender.js and firmware.js (default build/). */
@@ -72,7 +72,6 @@ export function board(opts: BoardOptions = {}): Board {
   const modules: Record<string, any> = {};
   const console = { log: (...a: unknown[]) => opts.log?.(a.join(' ')) };
   const global: Record<string, any> = {};
-  const source = (name: string) => readFileSync(join(dir, name + '.js'), 'utf8');
   // the board's timers, so that stop() can clear them
   const timers = new Set<any>();
   const setT = (f: () => void, ms: number) => {
@@ -92,8 +91,7 @@ export function board(opts: BoardOptions = {}): Board {
     timers.delete(h);
     clearTimeout(h);
   };
-  const names = ['require', 'console', 'setTimeout', 'setInterval', 'clearTimeout', 'clearInterval'];
-  const globals = () => [req, console, setT, setI, clear, clear];
+  const globals = (): Record<string, unknown> => ({ require: req, console, setTimeout: setT, setInterval: setI, clearTimeout: clear, clearInterval: clear });
   const req = (m: string): any => {
     if (m === 'Storage') return storage;
     if (m === 'Wifi') {
@@ -103,12 +101,7 @@ export function board(opts: BoardOptions = {}): Board {
     if (m === 'tls') return (modules.tls ??= espruinoTls(nodeRequire('node:tls')));
     if (m === 'net' || m === 'dgram') return nodeRequire('node:' + m);
     if (m === 'tinymqtt' || m === 'defender') {
-      if (!modules[m]) {
-        const module = { exports: {} as any };
-        new Function('module', 'exports', ...names, source(m))(module, module.exports, ...globals());
-        modules[m] = module.exports;
-      }
-      return modules[m];
+      return (modules[m] ??= loadBundle(m, globals(), dir));
     }
     return nodeRequire(m);
   };
@@ -117,7 +110,7 @@ export function board(opts: BoardOptions = {}): Board {
     require: req,
     global,
     run(name: string) {
-      new Function('global', ...names, source(name))(global, ...globals());
+      loadBundle(name, { global, ...globals() }, dir);
     },
     stop() {
       try {

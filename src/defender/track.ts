@@ -1,81 +1,215 @@
 // Socket tracking: track(mod) wraps Espruino's (or Node's) net, tls or dgram so that its sockets feed the
-// metrics state of ring.ts. No object and no closure per socket: each tracked socket gets a few short
-// properties (`_d`, its ring ticket; `_w`, its own write), and ring.ts's shared tWrite and listeners, which
-// find their state through `this`. The tracker keeps no reference to any socket.
+// metrics state of ring.ts. No object and no closure per socket: a tracked socket gets its ticket (`_d`), our
+// write and end, and ring.ts's shared listeners, which find its state through `this`. The platform's own write
+// and end are kept once, here, not on every socket. The tracker keeps no reference to any socket.
 //
 //   track(mod, resolver?) -> { connect, createServer, createSocket } (those that mod has)
-//     connect(options, onConnect?)  as net.connect / tls.connect (options form). A host given as a name is
-//        resolved first by resolver(host, cb(ip?)) (default: Wifi.getHostByName on Espruino boards, dns.lookup
-//        on Node), then the socket connects to that address, which is what the report shows. Meanwhile the
-//        caller holds a stand-in socket (on, write, end) that queues those calls and replays them on the real
-//        socket, in order, once it exists: listeners then run on the real socket. A failed lookup reaches the
-//        listeners as `error`, then `close`. The stand-in's methods are closures made per lookup, so the
-//        hostname path costs no memory until it is used.
-//     createServer(onConnection?)   accepted sockets count as established connections (remote address when
-//        the platform gives one: socket.remoteAddress on Node); listen(port) / close() in the TCP port table
+//     connect(...)   every form the platform's own connect takes: (options[, cb]) everywhere, (url[, cb]) on
+//        Espruino, (path[, cb]) and (port[, host][, cb]) on Node, with tls's options before cb. A host given
+//        as a name is resolved first by resolver(host, cb(ip?)) (default: Wifi.getHostByName on Espruino
+//        boards, dns.lookup on Node), then the socket connects to that address, which is what the report
+//        shows. Meanwhile the caller holds a stand-in socket whose methods (makeStandIns) are queued and
+//        replayed on the real socket, in order, once it exists, and forwarded to it from then on; a method the
+//        real socket lacks is skipped (destroy falls back to end). A failed lookup reaches the listeners given
+//        so far as `error`, then `close`. Nothing of this exists until the first hostname.
+//     createServer([options][, onConnection])   accepted sockets count as established connections (remote
+//        address when the platform gives one: socket.remoteAddress on Node); listen(port) / close() in the TCP
+//        port table
 //     createSocket(type, onMessage?) dgram: bind(port) / close() in the UDP port table; send and message counted
 // Slots: taken at connect (state connecting), established on `connect`, released exactly once on the first of
-// close / end / error. Every write/send call and data/message event counts one packet and its bytes.
-import { S, EST, OVF, SEQ, TP, UP, RING, onConnect, onGone, tWrite, count, parseIp } from "./ring";
+// close / end / error. Every write/send/end(data) call and data/message event counts one packet and its bytes.
+import { S, NS, EST, OVF, SEQ, TP, UP, RING, Slot, Ticket, Stat, Limits, setSlots } from "./ring";
+import { utf8Write } from "../common/utf8";
 
 export type Resolver = (host: string, cb: (ip?: string) => void) => void;
 
-/** The platform's resolver: 0 when none, undefined until looked up. */
-var platform: Resolver | 0 | undefined;
+/** Espruino's URL parser: a global there, where connect also takes a URL; absent on Node, where a string given
+ * to connect is a path. */
+declare var url: { parse(s: string): { host?: string; port?: number } } | undefined;
 
-export function track(mod: any, resolver?: Resolver): any {
-  // tracking a tracked module (the firmware makes require("net") the tracked one) would count everything twice
-  if (mod._m) return mod;
-  var t: any = { _m: mod };
-  if (resolver) t._r = resolver;
-  if (mod.connect) t.connect = tConnect;
-  if (mod.createServer) t.createServer = tOpen;
-  if (mod.createSocket) t.createSocket = tOpen;
-  return t;
+const enum Char {
+  ZERO = 48,
+  DOT = 46,
 }
 
-/** connect(options, onConnect?) of a tracked net or tls module; also how a tracked server adopts a socket it
- * accepted (options: the socket; onConnect: the server's port). Either way the socket takes a slot (connecting,
- * or established when accepted), its own write is kept in _w for tWrite, and ring.ts's listeners follow it. */
-function tConnect(this: any, opts: any, cb?: any): any {
-  var t = this,
-    st = 1, // 1 connecting, 2 established
-    ip,
-    port,
-    lp = 0,
-    s: any,
-    i,
+const enum Ports {
+  /** remote port << REMOTE | local port */
+  REMOTE = 16,
+  TABLE = 8,
+}
+
+// Module-scope functions, not closures made at the first track(): the firmware tracks net and tls at boot, and
+// on Espruino a closure costs some 4 JsVars more than a module-scope function (measured: 150 JsVars instead of
+// 116 for all of this, once tracking).
+var platform: Resolver | 0 | undefined, // the platform's resolver: 0 when none, undefined until looked up
+  /** The platform's own socket write and end, kept once, not on every socket (a socket whose own differ keeps
+   * them in _w and _e). */
+  platformWrite: any,
+  platformEnd: any,
+  /** The prototype of hostname stand-ins, made at the first hostname. */
+  standIns: any;
+
+export function track(mod: any, resolver?: Resolver): any {
+  var tracked: any;
+  // tracking a tracked module (the firmware makes require("net") the tracked one) would count everything twice
+  if (mod._m) return mod;
+  tracked = { _m: mod };
+  if (resolver) tracked._r = resolver;
+  if (mod.connect) tracked.connect = connect;
+  if (mod.createServer) tracked.createServer = open;
+  if (mod.createSocket) tracked.createSocket = open;
+  if (S.length === RING) setSlots(Limits.DEFAULT_SLOTS);
+  return tracked;
+}
+
+/** "data" and "message" listener, and how writes are counted: one packet of data in, or out (second
+ * argument 1; a data event's other arguments are never 1). */
+function count(data: any, out?: any): void {
+  var outgoing = out === 1 ? 1 : 0;
+  NS[Stat.BYTES_IN + outgoing] += data ? (typeof data === "string" ? utf8Write(data, null, 0) : data.length || data.byteLength || 0) : 0;
+  NS[Stat.PACKETS_IN + outgoing]++;
+}
+
+/** A tracked socket's write (and a tracked dgram socket's send): one packet out, then the platform's own. */
+function tWrite(this: any): any {
+  count(arguments[0], 1);
+  return (this._w || platformWrite).apply(this, arguments);
+}
+
+/** A tracked socket's end: end(data) writes through the platform's own write on Espruino and on Node, never
+ * through the socket's, so its data is counted here. */
+function tEnd(this: any): any {
+  var data = arguments[0];
+  if (data != null && typeof data !== "function") count(data, 1);
+  return (this._e || platformEnd).apply(this, arguments);
+}
+
+/** "connect": the connection is established (its slot's ticket turns positive). */
+function onConnect(this: any): void {
+  var ticket = this._d,
+    i = RING;
+  if (ticket) {
+    while (ticket > 0 && i < S.length && S[i + Slot.TICKET] !== -ticket && S[i + Slot.TICKET] !== ticket) i += Slot.SIZE;
+    if (ticket > 0 && i < S.length) {
+      if (S[i + Slot.TICKET] < 0) S[EST]++;
+      S[i + Slot.TICKET] = ticket;
+    } else {
+      // without a slot (none was free, or a smaller ring dropped it)
+      if (ticket !== Ticket.ESTABLISHED_WITHOUT_SLOT) S[EST]++;
+      this._d = Ticket.ESTABLISHED_WITHOUT_SLOT;
+    }
+  }
+}
+
+/** "end", "close", "error": the connection is gone; only the first of them releases it. */
+function onGone(this: any): void {
+  var ticket = this._d,
+    i = RING,
+    slotted;
+  if (ticket) {
+    this._d = Ticket.RELEASED;
+    while (ticket > 0 && i < S.length && S[i + Slot.TICKET] !== -ticket && S[i + Slot.TICKET] !== ticket) i += Slot.SIZE;
+    slotted = ticket > 0 && i < S.length;
+    // a slotted ticket whose slot a smaller ring dropped counts as established
+    if ((slotted ? S[i + Slot.TICKET] > 0 : ticket !== Ticket.CONNECTING_WITHOUT_SLOT) && S[EST] > 0) S[EST]--;
+    if (slotted) S[i + Slot.TICKET] = Ticket.RELEASED;
+  }
+}
+
+/** connect(...) of a tracked net or tls module, in any of the platform's forms; also how a tracked server adopts
+ * a socket it accepted (arguments: the socket, the server's port). Either way the socket takes a slot
+ * (connecting, or established when accepted), and gets our write and end and ring.ts's listeners. */
+function connect(this: any, first?: any, second?: any, third?: any, fourth?: any): any {
+  // parameters, not `arguments`: on Espruino a function's `arguments` is that of the function it is nested in
+  // when that one uses `arguments` too, and the stand-in's methods (which do) may be inlined in here
+  var given = [first, second, third, fourth],
+    tracked = this,
+    options: any,
+    callback: any,
     host: any,
-    r: any,
-    o: any,
-    q: any,
-    p: any,
-    done: any,
-    m: any, // the platform's name resolving module
-    k;
-  if (opts.write) {
+    port: any,
+    pathOrUrl: any,
+    localPort = 0,
+    accepted = 0,
+    address = 0,
+    octet = -1,
+    dots = 0,
+    digit,
+    socket: any,
+    resolver: any,
+    wifi: any,
+    standIn: any,
+    resolved: any,
+    copy: any,
+    arg: any,
+    key,
+    ticket,
+    i;
+  if (first && typeof first.write === "function") {
     // accepted: the remote address when the platform gives one (socket.remoteAddress on Node)
-    s = opts;
-    ip = parseIp(s.remoteAddress);
-    port = s.remotePort;
-    lp = cb || s.localPort || 0;
-    st = 2;
+    socket = first;
+    host = socket.remoteAddress;
+    port = socket.remotePort;
+    localPort = second || socket.localPort || 0;
+    accepted = 1;
   } else {
-    host = opts.host;
-    ip = parseIp(host);
-    r = t._r || platform;
-    if (r === void 0) {
-      r = platform = 0;
+    for (i = 0; i < given.length; i++) {
+      arg = given[i];
+      if (arg === void 0) continue;
+      if (typeof arg === "function") callback = arg;
+      else if (arg !== null && typeof arg === "object") options = arg;
+      else if (i) host = arg; // connect(port, host)
+      // as Node tells a path from a port: a string that is no number >= 0
+      else if (typeof arg === "string" && !(+arg >= 0)) pathOrUrl = arg;
+      else port = arg;
+    }
+    if (pathOrUrl !== void 0 || port !== void 0) {
+      // one options object for every form: the platform takes that form too
+      copy = {};
+      if (options) for (key in options) copy[key] = options[key];
+      if (port !== void 0) {
+        copy.port = port;
+        if (typeof host === "string") copy.host = host;
+      } else if (typeof url !== "undefined" && url) {
+        arg = url.parse(pathOrUrl);
+        copy.host = arg.host;
+        copy.port = arg.port;
+      } else copy.path = pathOrUrl;
+      options = copy;
+    }
+    host = options && options.host;
+    port = options && options.port;
+  }
+  // the remote IPv4 address as in the ring (a.b.c.d, or ::ffff:a.b.c.d); 0 when it is no IPv4 address
+  if (typeof host === "string") {
+    for (i = host.indexOf("::ffff:") ? 0 : 7; i <= host.length; i++) {
+      digit = host.charCodeAt(i) - Char.ZERO; // NaN past the end
+      if (digit >= 0 && digit <= 9) {
+        octet = (octet < 0 ? 0 : octet * 10) + digit;
+        if (octet > 255) break;
+      } else if (octet < 0 || (digit === digit && digit !== Char.DOT - Char.ZERO)) break;
+      else {
+        address = (address << 8) | octet;
+        octet = -1;
+        dots++;
+      }
+    }
+    if (i <= host.length || dots !== 4) address = 0;
+  }
+  if (!accepted && !address && host) {
+    resolver = tracked._r || platform;
+    if (resolver === void 0) {
+      resolver = platform = 0;
       try {
         // the Linux build of Espruino has no Wifi module: require throws there, as on Node
-        m = require("Wifi");
-        r = platform = m.getHostByName.bind(m);
+        wifi = require("Wifi");
+        resolver = platform = wifi.getHostByName.bind(wifi);
       } catch (e) {
         try {
-          m = require("dns");
-          r = platform = function (h, f) {
-            m.lookup(h, 4, function (err: unknown, a: string) {
-              f(err ? void 0 : a);
+          wifi = require("dns");
+          resolver = platform = function (name: string, found: (ip?: string) => void): void {
+            wifi.lookup(name, 4, function (err: unknown, ip: string) {
+              found(err ? void 0 : ip);
             });
           };
         } catch (e2) {
@@ -83,100 +217,165 @@ function tConnect(this: any, opts: any, cb?: any): any {
         }
       }
     }
-    if (!ip && host && r) {
-      // a hostname: a stand-in socket now, the real one (s) once the address is known; until then the calls
-      // wait in q as pairs (event name and listener for on, 0 and data for write, 1 for end)
-      q = cb ? ["connect", cb] : [];
-      p = {
-        on: function (ev: string, fn: any): any {
-          if (s) s.on(ev, fn);
-          else if (q) q.push(ev, fn);
-          return p;
-        },
-        write: function (d: any): any {
-          if (s) return s.write(d);
-          if (q) q.push(0, d);
-          return true;
-        },
-        end: function (): void {
-          if (s) s.end();
-          else if (q) q.push(1, 0);
-        },
-      };
-      o = {};
-      for (i in opts) o[i] = opts[i];
-      o.servername = o.servername || host;
-      done = function (addr?: string): void {
-        var l = q,
-          e: any,
-          j;
-        if (!l) return; // the resolver answered twice
-        q = 0;
+    if (resolver) {
+      if (!standIns) standIns = makeStandIns();
+      standIn = Object.create(standIns);
+      standIn._q = [];
+      copy = {};
+      for (key in options) copy[key] = options[key];
+      copy.servername = copy.servername || host;
+      resolved = function (ip?: string): void {
+        var queue = standIn._q,
+          listeners: any[] = [], // event name, function, ...: the listeners of a socket that never came
+          failure: any,
+          name,
+          given,
+          j,
+          k;
+        if (!queue) return; // the resolver answered twice
+        standIn._q = 0;
         try {
-          if (!parseIp(addr)) throw new Error("cannot resolve " + o.servername);
-          o.host = addr;
-          s = tConnect.call(t, o); // an address now: connects and tracks
-        } catch (x) {
-          e = x;
+          if (!/^\d+\.\d+\.\d+\.\d+$/.test(ip as string)) throw new Error("cannot resolve " + host);
+          copy.host = ip;
+          standIn._s = connect.call(tracked, copy, callback); // an address now: connects and tracks
+        } catch (e) {
+          failure = e;
+          standIn._s = {}; // from now on the stand-in's calls do nothing
         }
-        for (j = 0; j < l.length; j += 2) {
-          if (!e) l[j] === 1 ? s.end() : l[j] ? s.on(l[j], l[j + 1]) : s.write(l[j + 1]);
-          else if (l[j] === "error") l[j + 1].call(p, e);
+        for (j = 0; j < queue.length; j += 2) {
+          name = queue[j];
+          given = queue[j + 1];
+          if (!failure) {
+            try {
+              standIn[name].apply(standIn, given);
+            } catch (e) {
+              // a replayed call fails as it would have on the socket; the others still run
+            }
+          } else if (name === "on" || name === "once" || name === "addListener") listeners.push(given[0], given[1]);
+          else if (name === "prependListener") listeners.unshift(given[0], given[1]);
+          else if (name === "removeAllListeners" || name === "removeListener" || name === "off") {
+            for (k = listeners.length - 2; k >= 0; k -= 2) {
+              if (name === "removeAllListeners" ? given[0] === void 0 || listeners[k] === given[0] : listeners[k] === given[0] && listeners[k + 1] === given[1]) {
+                listeners.splice(k, 2);
+                if (name !== "removeAllListeners") break;
+              }
+            }
+          }
         }
-        for (j = 0; e && j < l.length; j += 2) if (l[j] === "close") l[j + 1].call(p, true);
+        // the lookup failed: error, then close, as from a socket that could not connect
+        for (j = 0; failure && j < 2; j++) {
+          for (k = 0; k < listeners.length; k += 2) {
+            if (listeners[k] === (j ? "close" : "error")) {
+              try {
+                listeners[k + 1].call(standIn, j ? true : failure);
+              } catch (e) {
+                // nothing is thrown out of a timer
+              }
+            }
+          }
+        }
+        // terser may inline makeStandIns here: the stand-ins' methods then keep this scope, so it lets go of
+        // the stand-in, its socket and the caller's options and callback
+        standIn = copy = options = callback = given = first = second = third = fourth = 0;
       };
       setTimeout(function () {
         try {
-          r(host, done);
+          resolver(host, resolved);
         } catch (e) {
-          done();
+          resolved();
         }
       }, 0);
-      return p;
+      return standIn;
     }
-    s = t._m.connect(opts);
-    port = opts.port;
   }
-  // its slot; the ticket: > 0 its slot's, -1 connecting without a slot, -2 established without a slot
-  k = -st;
-  if (st > 1) S[EST]++;
-  for (i = RING; i < S.length; i += 3) {
-    if (!S[i + 2]) {
-      S[i] = ip;
-      S[i + 1] = ((+port || 0) << 16) | lp;
-      k = S[SEQ] = S[SEQ] > 0x7ffffffd ? 1 : S[SEQ] + 1;
-      S[i + 2] = st > 1 ? k : -k;
+  if (!accepted) socket = tracked._m.connect(options);
+  // its slot, if one is free
+  ticket = accepted ? Ticket.ESTABLISHED_WITHOUT_SLOT : Ticket.CONNECTING_WITHOUT_SLOT;
+  if (accepted) S[EST]++;
+  for (i = RING; i < S.length; i += Slot.SIZE) {
+    if (!S[i + Slot.TICKET]) {
+      S[i + Slot.ADDRESS] = address;
+      S[i + Slot.PORTS] = ((+port || 0) << Ports.REMOTE) | localPort;
+      ticket = S[SEQ] = S[SEQ] > Ticket.LAST ? 1 : S[SEQ] + 1;
+      S[i + Slot.TICKET] = accepted ? ticket : -ticket;
       break;
     }
   }
-  if (k < 0) S[OVF]++;
-  s._d = k;
-  s._w = s.write;
-  s.write = tWrite;
-  s.on("connect", onConnect);
-  s.on("data", count);
-  s.on("end", onGone);
-  s.on("close", onGone);
-  s.on("error", onGone);
+  if (ticket < 0) S[OVF]++;
+  socket._d = ticket;
+  // the platform's write and end once, here; a socket with others of its own keeps them
+  if (!platformWrite) platformWrite = socket.write;
+  if (socket.write !== platformWrite) socket._w = socket.write;
+  socket.write = tWrite;
+  if (!platformEnd) platformEnd = socket.end;
+  if (socket.end !== platformEnd) socket._e = socket.end;
+  socket.end = tEnd;
+  socket.on("connect", onConnect);
+  socket.on("data", count);
+  socket.on("end", onGone);
+  socket.on("close", onGone);
+  socket.on("error", onGone);
   // the callback goes on as a listener after ours: Espruino keeps a connect callback as the one "connect"
-  // handler, and adding a listener beside it breaks its listener list (an assertion in Espruino 2v29)
-  if (st < 2 && cb) s.on("connect", cb);
-  return s;
+  // handler, and adding a listener beside it breaks its listener list (an assertion in Espruino 2v29). Node's
+  // tls calls it once the handshake is done.
+  if (callback) socket.on(socket.encrypted ? "secureConnect" : "connect", callback);
+  return socket;
 }
 
-/** createServer(onConnection?) of net or tls, and createSocket(type, onMessage?) of dgram, told apart by their
- * first argument (a listener or nothing; a type). The server or dgram socket gets its listen or bind, and close,
- * wrapped by closures made here: many devices never listen, and a function costs RAM on Espruino only while it
- * exists. */
-function tOpen(this: any, a?: any, b?: any): any {
+/** The prototype of hostname stand-ins: one function per method, shared by every stand-in. A stand-in holds its
+ * queue in _q (method name, arguments, ...) until the name resolves, then its socket in _s. */
+function makeStandIns(): any {
+  var prototype: any = {},
+    // the event methods of both platforms' sockets, then the socket methods of Espruino's or Node's that the
+    // README documents
+    names: any = "on once addListener prependListener removeListener off removeAllListeners emit write end destroy setNoDelay setKeepAlive setTimeout pause resume".split(" "),
+    i,
+    method = function (name: string) {
+      return function (this: any): any {
+        var standIn = this,
+          socket = standIn._s,
+          own,
+          result;
+        if (!socket) {
+          standIn._q.push(name, arguments);
+          // what write and emit return when they succeed; the others chain
+          return name === "write" || name === "emit" || standIn;
+        }
+        own = socket[name] || (name === "destroy" && socket.end);
+        result = own ? own.apply(socket, arguments) : void 0;
+        return result === socket ? standIn : result;
+      };
+    };
+  for (i = 0; i < names.length; i++) prototype[names[i]] = method(names[i]);
+  names = 0; // the closures keep this scope: not the list
+  return prototype;
+}
+
+/** createServer([options][, onConnection]) of net or tls, and createSocket(type, onMessage?) of dgram. The
+ * server or dgram socket gets its listen or bind, and close, wrapped by closures made here: many devices never
+ * listen, and a function costs RAM on Espruino only while it exists. */
+function open(this: any, first?: any, second?: any): any {
+  // parameters, not `arguments`: on Espruino a nested function's `arguments` is its outer function's when that
+  // one uses `arguments` too (the listen and close wrappers below use theirs)
   var mod = this._m,
-    udp = a != null && typeof a !== "function",
+    udp = !mod.createServer,
     bind = udp ? "bind" : "listen",
-    tab = udp ? UP : TP, // its port table in S
+    table = udp ? UP : TP, // its port table in S
     port = 0, // its listening port, once known
-    o: any,
+    onConnection = typeof first === "function" ? first : typeof second === "function" ? second : 0,
+    opened: any,
     listen: any, // the platform's listen or bind, and close
     close: any,
+    accept = function (socket: any): void {
+      try {
+        connect(socket, port);
+      } catch (e) {
+        // never throw into the platform's accept path
+      }
+      // a plain test: Espruino 2v29 skips a statement that starts with a string literal right after a
+      // try/catch, which is what terser makes of a typeof test here
+      if (onConnection) onConnection(socket);
+    },
     /** Records the listening port in the table (off: forgets it); a port not known yet (Node's listen(0) /
      * bind(0)) is read once listening (p undefined: the "listening" listener). The table's total stays exact;
      * a full table lists what it can. */
@@ -186,48 +385,41 @@ function tOpen(this: any, a?: any, b?: any): any {
         p = port;
         port = 0;
       } else {
-        if (p === void 0) p = o.address();
+        if (p === void 0) p = opened.address();
         if (p && p.port) p = p.port;
         if (!(p > 0)) {
-          o.on("listening", record);
+          opened.on("listening", record);
           return;
         }
         if (port) return;
         port = p;
       }
-      if (!off || S[tab]) S[tab] += off ? -1 : 1;
-      for (i = tab + 1; i < tab + 9; i++) {
+      if (!off || S[table]) S[table] += off ? -1 : 1;
+      for (i = table + 1; i <= table + Ports.TABLE; i++) {
         if (S[i] === (off ? p : 0)) {
           S[i] = off ? 0 : p;
           break;
         }
       }
     };
-  o = udp
-    ? mod.createSocket(a, b)
-    : mod.createServer(function (s: any) {
-        try {
-          tConnect(s, port);
-        } catch (e) {
-          // never throw into the platform's accept path
-        }
-        if (a) a(s);
-      });
-  listen = o[bind];
-  close = o.close;
-  o[bind] = function (p: any): any {
-    var r = listen.apply(o, arguments);
+  if (udp) opened = mod.createSocket(first, second);
+  else opened = first && typeof first === "object" ? mod.createServer(first, accept) : mod.createServer(accept);
+  listen = opened[bind];
+  close = opened.close;
+  opened[bind] = function (p: any): any {
+    var result = listen.apply(opened, arguments);
     record(p || 0);
-    return r;
+    return result;
   };
-  o.close = function (): any {
+  opened.close = function (): any {
     if (port) record(0, 1);
-    return close.apply(o, arguments);
+    return close.apply(opened, arguments);
   };
   if (udp) {
-    o._w = o.send;
-    o.send = tWrite;
-    o.on("message", count);
+    opened._w = opened.send;
+    opened.send = tWrite;
+    opened.on("message", count);
   }
-  return o;
+  return opened;
 }
+
