@@ -1,14 +1,12 @@
-// Agent test helpers: build/defender.js loaded with its own fake clock (setInterval, getTime) and its own
-// Storage, so each test has a fresh module state and its own time; a mock MQTT client with tinymqtt's API;
+// Agent test helpers: build/defender.js (and build/tinymqtt.js) loaded with their own Espruino-like fake clock
+// (setInterval, getTime) and their own Storage, so each test has a fresh module state and its own time; a mock MQTT client with tinymqtt's API;
 // report decoding.
 import { EventEmitter } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import FakeTimers from '@sinonjs/fake-timers';
 import * as cborg from 'cborg';
-
-const file = join(import.meta.dirname, '..', '..', 'build', 'defender.js');
+import { loadBundle, timerGlobals, buildDir } from '../../sim/bundle.ts';
+import { espruinoClock, type EspruinoClock } from '../helpers/clock.ts';
 
 /** A Storage module in memory (Espruino's read/write/erase/list). */
 export function memStorage(files: Record<string, string> = {}) {
@@ -34,33 +32,30 @@ export function memStorage(files: Record<string, string> = {}) {
 
 export interface Loaded {
   d: any;
-  clock: ReturnType<typeof FakeTimers.createClock>;
+  clock: EspruinoClock;
   storage: ReturnType<typeof memStorage>;
   /** Seconds the device clock reads (getTime()); 0 = clock not set. */
   setTime(seconds: number): void;
+  /** The real tinymqtt (build/tinymqtt.js) on the same clock, over Node's net unless a transport is given. */
+  tinymqtt: any;
 }
 
-/** A fresh build/defender.js with a fake clock. `epoch`: the device clock in seconds (0: not set). */
+/** A fresh build/defender.js (and build/tinymqtt.js) on one Espruino-like fake clock. `epoch`: the device clock in
+ * seconds (0: not set). */
 export function loadAgent(opts: { epoch?: number; storage?: ReturnType<typeof memStorage>; clockBroken?: () => boolean } = {}): Loaded {
-  const clock = FakeTimers.createClock(0);
+  const clock = espruinoClock(0);
   const storage = opts.storage ?? memStorage();
   let offset = opts.epoch ?? 0;
   const getTime = () => {
     if (opts.clockBroken?.()) throw new Error('clock broken');
     return offset + clock.now / 1000;
   };
-  const req = createRequire(file);
-  const require = (name: string) => (name === 'Storage' ? storage : req(name));
-  const module = { exports: {} as any };
-  const fn = new Function('module', 'exports', 'require', 'setInterval', 'clearInterval', 'setTimeout', 'clearTimeout', 'getTime', readFileSync(file, 'utf8'));
-  // as on Espruino, clearing `undefined` throws
-  const strict = (clear: (h: any) => void) => (h: any) => {
-    if (h === undefined) throw new Error('clearTimeout(undefined) not allowed');
-    clear(h);
-  };
-  fn(module, module.exports, require, clock.setInterval, strict(clock.clearInterval), clock.setTimeout, strict(clock.clearTimeout), getTime);
+  const nodeRequire = createRequire(join(buildDir, 'defender.js'));
+  const require = (name: string) => (name === 'Storage' ? storage : nodeRequire(name));
+  const globals = { ...timerGlobals(clock), getTime, require };
   return {
-    d: module.exports,
+    d: loadBundle('defender', globals),
+    tinymqtt: loadBundle('tinymqtt', globals),
     clock,
     storage,
     setTime(seconds: number) {
@@ -68,6 +63,11 @@ export function loadAgent(opts: { epoch?: number; storage?: ReturnType<typeof me
     },
   };
 }
+
+/** Error codes: numbers, as the README documents them (strerror names them). */
+export const CODE = { SUCCESS: 0, INVALID_INPUT: 1, ALREADY_STARTED: 2, PERIOD_TOO_SHORT: 3, NO_MEMORY: 4, INTERNAL_FAILURE: 5, PERIOD_TOO_LONG: 6, NOT_STARTED: 7, MQTT_FAILURE: 8, BUSY: 9 };
+/** Event types: numbers, as the README documents them. */
+export const EV = { METRICS_ACCEPTED: 1, METRICS_REJECTED: 2, PUBLISH_FAILED: 3, SUBSCRIBE_FAILED: 4, REPORT_FAILED: 5, REPORT_TRUNCATED: 6, SLOTS_OVERFLOWED: 7, UNEXPECTED_RESPONSE: 8 };
 
 export interface Publish {
   topic: string;
