@@ -5,6 +5,7 @@ import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import * as cborg from 'cborg';
+import mqttPacket from 'mqtt-packet';
 import { loadBundle, timerGlobals, buildDir } from '../../sim/bundle.ts';
 import { espruinoClock, type EspruinoClock } from '../helpers/clock.ts';
 
@@ -131,4 +132,65 @@ export const base = (thing: string, json = false) => `$aws/things/${thing}/defen
 export function recorder() {
   const events: any[] = [];
   return { events, callback: (e: any) => events.push({ ...e }) };
+}
+
+/** What a scripted broker does with a client's QoS 1 PUBLISH: acknowledge it, ignore it, or close the connection. */
+export type Verdict = 'ack' | 'ignore' | 'close';
+
+/** A broker in the test, as a transport for the real tinymqtt: every socket it hands out is one connection to it.
+ * It answers CONNECT, SUBSCRIBE, UNSUBSCRIBE and PINGREQ as a broker does; each QoS 1 PUBLISH gets `onPublish`'s
+ * verdict. Answers come 1 ms later on the given clock, as from a network. Everything the client sent is kept per
+ * connection, parsed by mqtt-packet (an independent codec). */
+export function scriptedBroker(clock: EspruinoClock, onPublish: (p: any) => Verdict = () => 'ack') {
+  let closeLast = () => {};
+  const b = {
+    connections: [] as any[][],
+    /** Report PUBLISHes (topic ending in /defender/metrics/cbor or json), with the broker's verdict. */
+    reports: [] as { packet: any; verdict: Verdict }[],
+    /** Closes the current connection from the broker's side. */
+    drop() {
+      closeLast();
+    },
+    transport: {
+      connect(_opts: any, onConnect?: () => void) {
+        const packets: any[] = [];
+        b.connections.push(packets);
+        const s: any = new EventEmitter();
+        let open = true;
+        const later = (f: () => void) => clock.setTimeout(() => open && f(), 1);
+        const close = () =>
+          later(() => {
+            open = false;
+            s.emit('close');
+          });
+        closeLast = close;
+        const send = (p: any) => later(() => s.emit('data', mqttPacket.generate({ ...p, protocolVersion: 4 } as any)));
+        const parser = mqttPacket.parser({ protocolVersion: 4 });
+        parser.on('packet', (p: any) => {
+          packets.push(p);
+          if (p.cmd === 'connect') send({ cmd: 'connack', returnCode: 0, sessionPresent: false });
+          else if (p.cmd === 'subscribe') send({ cmd: 'suback', messageId: p.messageId, granted: p.subscriptions.map((x: any) => x.qos) });
+          else if (p.cmd === 'unsubscribe') send({ cmd: 'unsuback', messageId: p.messageId });
+          else if (p.cmd === 'pingreq') send({ cmd: 'pingresp' });
+          else if (p.cmd === 'publish' && p.qos === 1) {
+            const verdict = onPublish(p);
+            if (/\/defender\/metrics\/(cbor|json)$/.test(p.topic)) b.reports.push({ packet: p, verdict });
+            if (verdict === 'ack') send({ cmd: 'puback', messageId: p.messageId });
+            else if (verdict === 'close') close();
+          }
+        });
+        s.write = (d: any) => {
+          if (!open) throw new Error('write after close');
+          parser.parse(Buffer.isBuffer(d) ? d : Buffer.from(d, 'latin1'));
+          return true;
+        };
+        s.end = () => {
+          if (open) close();
+        };
+        later(() => onConnect?.());
+        return s;
+      },
+    },
+  };
+  return b;
 }
