@@ -8,11 +8,11 @@ import { join } from 'node:path';
 import * as cborx from 'cbor-x';
 import CBOR from 'cbor-js';
 import * as cborg from 'cborg';
-import { loadBundle } from '../test/metrics/bundle.ts';
+import { loadBundle } from '../sim/bundle.ts';
 import { mockNet } from '../test/metrics/helpers.ts';
 import { espruino, scratch, storageWriteBundle, runScript } from '../test/helpers/espruino.ts';
 
-const d = loadBundle();
+const d = loadBundle('defender');
 const buf = new Uint8Array(2048);
 const encoder = new cborx.Encoder({ useRecords: false, mapsAsObjects: true });
 const rows: any[] = [];

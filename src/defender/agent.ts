@@ -242,8 +242,17 @@ export function start(info: any): number {
     /** Writes the report and publishes it; remembers what it carried (subtracted once it is acknowledged). */
     function publish(): void {
       var id = nextId(),
-        length = writeReport(buffer, json, longTags, metricsFlags, id, custom, nums),
+        length,
         i;
+      for (i = 0; i < 4; i++) nums[Num.CARRIED + i] = NS[i];
+      nums[Num.CARRIED_OVF] = S[OVF];
+      length = writeReport(buffer, json, longTags, metricsFlags, id, custom, nums);
+      // the counters restart at the PUBACK, not here: put back what a writer that restarts them itself cleared
+      for (i = 0; i < 4; i++) {
+        NS[i] = nums[Num.CARRIED + i];
+        if (!(metricsFlags & Flag.NET_STATS)) nums[Num.CARRIED + i] = 0; // not in this report: not reported
+      }
+      S[OVF] = nums[Num.CARRIED_OVF];
       if (length < 0) {
         return emit(
           Event.REPORT_FAILED,
@@ -254,8 +263,6 @@ export function start(info: any): number {
       }
       if (nums[Num.DROPPED]) emit(Event.REPORT_TRUNCATED, id, nums[Num.DROPPED], 0);
       if (nums[Num.OVERFLOWED]) emit(Event.SLOTS_OVERFLOWED, id, nums[Num.OVERFLOWED], 0);
-      for (i = 0; i < 4; i++) nums[Num.CARRIED + i] = metricsFlags & Flag.NET_STATS ? NS[i] : 0;
-      nums[Num.CARRIED_OVF] = S[OVF];
       nums[Num.IN_FLIGHT] = nums[Num.AWAITED + nextAwaited] = id;
       nextAwaited = (nextAwaited + 1) % Num.AWAITED_COUNT;
       publishing = 1;

@@ -396,5 +396,7 @@ export function writeReport(
     info[0] = dropped;
     info[1] = S[OVF];
   }
+  for (i = 0; i < 4; i++) NS[i] = 0;
+  S[OVF] = 0;
   return wo;
 }
