@@ -115,6 +115,36 @@ var period = Limit.DEFAULT_PERIOD as number,
   /** The running agent (Op above), null while stopped. */
   running: any = null;
 
+/** The response being decoded by cbor(), and where. */
+var cborText = "",
+  cborAt = 0;
+
+/** A tiny CBOR decoder of cborText from cborAt, enough for the service's response map: maps, arrays, strings,
+ * integers, true, false, null; a float (a timestamp sent as one) decodes to null. Throws on bad input. At module
+ * level: a recursive closure made anew per call leaks on Espruino 2v29 (README, "Memory on Espruino"). */
+function cbor(): any {
+  var head = cborText.charCodeAt(cborAt++),
+    major = head >> 5,
+    arg = head & 31,
+    n,
+    value: any;
+  if (arg > 27 || head !== head) throw 0;
+  if (arg > 23) for (n = 1 << (arg - 24), arg = 0; n--; ) arg = arg * 256 + cborText.charCodeAt(cborAt++);
+  if (major < 2) return major ? -1 - arg : arg;
+  if (major < 4) {
+    value = cborText.substr(cborAt, arg);
+    cborAt += arg;
+    return value;
+  }
+  if (major > 5) return major < 7 ? cbor() : arg === 20 ? false : arg === 21 ? true : null;
+  value = major < 5 ? [] : {};
+  for (n = 0; n < arg; n++) {
+    if (major < 5) value.push(cbor());
+    else value[cbor()] = cbor();
+  }
+  return value;
+}
+
 export function start(info: any): number {
   // every var declared up front: Espruino does not hoist var. These are the running agent's state: every one
   // costs RAM while it runs, so the checks below use the ones that keep their result.
@@ -310,43 +340,18 @@ export function start(info: any): number {
         body: any = 0,
         id = 0,
         details: any,
-        i,
-        text = "",
-        at = 0;
-
-      /** A tiny CBOR decoder of text from at, enough for the service's response map: maps, arrays, strings,
-       * integers, true, false, null; a float (a timestamp sent as one) decodes to null. Throws on bad input. */
-      function cbor(): any {
-        var head = text.charCodeAt(at++),
-          major = head >> 5,
-          arg = head & 31,
-          n,
-          value: any;
-        if (arg > 27 || head !== head) throw 0;
-        if (arg > 23) for (n = 1 << (arg - 24), arg = 0; n--; ) arg = arg * 256 + text.charCodeAt(at++);
-        if (major < 2) return major ? -1 - arg : arg;
-        if (major < 4) {
-          value = text.substr(at, arg);
-          at += arg;
-          return value;
-        }
-        if (major > 5) return major < 7 ? cbor() : arg === 20 ? false : arg === 21 ? true : null;
-        value = major < 5 ? [] : {};
-        for (n = 0; n < arg; n++) {
-          if (major < 5) value.push(cbor());
-          else value[cbor()] = cbor();
-        }
-        return value;
-      }
+        i;
 
       if (!verdict) return;
       try {
-        text = message.message;
-        body = json ? JSON.parse(text) : cbor();
+        cborText = message.message;
+        cborAt = 0;
+        body = json ? JSON.parse(cborText) : cbor();
         id = body.reportId;
       } catch (x) {
         body = 0;
       }
+      cborText = "";
       for (i = Num.AWAITED; i < Num.AWAITED + Num.AWAITED_COUNT; i++) {
         if (id && nums[i] === id) {
           nums[i] = 0;
