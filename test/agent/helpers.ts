@@ -2,6 +2,7 @@
 // (setInterval, getTime) and their own Storage, so each test has a fresh module state and its own time; a mock MQTT client with tinymqtt's API;
 // report decoding.
 import { EventEmitter } from 'node:events';
+import { createServer, type Socket } from 'node:net';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import * as cborg from 'cborg';
@@ -137,10 +138,59 @@ export function recorder() {
 /** What a scripted broker does with a client's QoS 1 PUBLISH: acknowledge it, ignore it, or close the connection. */
 export type Verdict = 'ack' | 'ignore' | 'close';
 
-/** A broker in the test, as a transport for the real tinymqtt: every socket it hands out is one connection to it.
- * It answers CONNECT, SUBSCRIBE, UNSUBSCRIBE and PINGREQ as a broker does; each QoS 1 PUBLISH gets `onPublish`'s
- * verdict. Answers come 1 ms later on the given clock, as from a network. Everything the client sent is kept per
- * connection, parsed by mqtt-packet (an independent codec). */
+/** A broker's side of one MQTT connection: answers CONNECT, SUBSCRIBE, UNSUBSCRIBE and PINGREQ as a broker does;
+ * each QoS 1 PUBLISH gets `onPublish`'s verdict. Returns the function that takes the client's bytes. Everything the
+ * client sent is kept in `packets`, parsed by mqtt-packet (an independent codec). */
+function brokerSide(b: { reports: { packet: any; verdict: Verdict }[] }, packets: any[], onPublish: (p: any) => Verdict, send: (p: any) => void, close: () => void) {
+  const parser = mqttPacket.parser({ protocolVersion: 4 });
+  parser.on('packet', (p: any) => {
+    packets.push(p);
+    if (p.cmd === 'connect') send({ cmd: 'connack', returnCode: 0, sessionPresent: false });
+    else if (p.cmd === 'subscribe') send({ cmd: 'suback', messageId: p.messageId, granted: p.subscriptions.map((x: any) => x.qos) });
+    else if (p.cmd === 'unsubscribe') send({ cmd: 'unsuback', messageId: p.messageId });
+    else if (p.cmd === 'pingreq') send({ cmd: 'pingresp' });
+    else if (p.cmd === 'publish' && p.qos === 1) {
+      const verdict = onPublish(p);
+      if (/\/defender\/metrics\/(cbor|json)$/.test(p.topic)) b.reports.push({ packet: p, verdict });
+      if (verdict === 'ack') send({ cmd: 'puback', messageId: p.messageId });
+      else if (verdict === 'close') close();
+    }
+  });
+  return (d: Buffer) => void parser.parse(d);
+}
+
+const generate = (p: any) => mqttPacket.generate({ ...p, protocolVersion: 4 } as any);
+
+/** The same broker on a loopback TCP port, for a client on the Espruino interpreter. */
+export async function tcpScriptedBroker(onPublish: (p: any) => Verdict = () => 'ack') {
+  const sockets: Socket[] = [];
+  const b = {
+    port: 0,
+    connections: [] as any[][],
+    reports: [] as { packet: any; verdict: Verdict }[],
+    /** Closes the newest connection from the broker's side. */
+    drop() {
+      sockets.at(-1)?.destroy();
+    },
+    close: () => new Promise<void>((r) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => r());
+    }),
+  };
+  const server = createServer((s) => {
+    const packets: any[] = [];
+    sockets.push(s);
+    b.connections.push(packets);
+    s.on('error', () => {});
+    s.on('data', brokerSide(b, packets, onPublish, (p) => s.writable && s.write(generate(p)), () => s.destroy()));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  b.port = (server.address() as any).port;
+  return b;
+}
+
+/** A broker in the test, as a transport for the real tinymqtt: every socket it hands out is one connection to it
+ * (see brokerSide). Answers come 1 ms later on the given clock, as from a network. */
 export function scriptedBroker(clock: EspruinoClock, onPublish: (p: any) => Verdict = () => 'ack') {
   let closeLast = () => {};
   const b = {
@@ -164,24 +214,10 @@ export function scriptedBroker(clock: EspruinoClock, onPublish: (p: any) => Verd
             s.emit('close');
           });
         closeLast = close;
-        const send = (p: any) => later(() => s.emit('data', mqttPacket.generate({ ...p, protocolVersion: 4 } as any)));
-        const parser = mqttPacket.parser({ protocolVersion: 4 });
-        parser.on('packet', (p: any) => {
-          packets.push(p);
-          if (p.cmd === 'connect') send({ cmd: 'connack', returnCode: 0, sessionPresent: false });
-          else if (p.cmd === 'subscribe') send({ cmd: 'suback', messageId: p.messageId, granted: p.subscriptions.map((x: any) => x.qos) });
-          else if (p.cmd === 'unsubscribe') send({ cmd: 'unsuback', messageId: p.messageId });
-          else if (p.cmd === 'pingreq') send({ cmd: 'pingresp' });
-          else if (p.cmd === 'publish' && p.qos === 1) {
-            const verdict = onPublish(p);
-            if (/\/defender\/metrics\/(cbor|json)$/.test(p.topic)) b.reports.push({ packet: p, verdict });
-            if (verdict === 'ack') send({ cmd: 'puback', messageId: p.messageId });
-            else if (verdict === 'close') close();
-          }
-        });
+        const take = brokerSide(b, packets, onPublish, (p) => later(() => s.emit('data', generate(p))), close);
         s.write = (d: any) => {
           if (!open) throw new Error('write after close');
-          parser.parse(Buffer.isBuffer(d) ? d : Buffer.from(d, 'latin1'));
+          take(Buffer.isBuffer(d) ? d : Buffer.from(d, 'latin1'));
           return true;
         };
         s.end = () => {
