@@ -115,36 +115,6 @@ var period = Limit.DEFAULT_PERIOD as number,
   /** The running agent (Op above), null while stopped. */
   running: any = null;
 
-/** The response being decoded by cbor(), and where. */
-var cborText = "",
-  cborAt = 0;
-
-/** A tiny CBOR decoder of cborText from cborAt, enough for the service's response map: maps, arrays, strings,
- * integers, true, false, null; a float (a timestamp sent as one) decodes to null. Throws on bad input. At module
- * level: a recursive closure made anew per call leaks on Espruino 2v29 (README, "Memory on Espruino"). */
-function cbor(): any {
-  var head = cborText.charCodeAt(cborAt++),
-    major = head >> 5,
-    arg = head & 31,
-    n,
-    value: any;
-  if (arg > 27 || head !== head) throw 0;
-  if (arg > 23) for (n = 1 << (arg - 24), arg = 0; n--; ) arg = arg * 256 + cborText.charCodeAt(cborAt++);
-  if (major < 2) return major ? -1 - arg : arg;
-  if (major < 4) {
-    value = cborText.substr(cborAt, arg);
-    cborAt += arg;
-    return value;
-  }
-  if (major > 5) return major < 7 ? cbor() : arg === 20 ? false : arg === 21 ? true : null;
-  value = major < 5 ? [] : {};
-  for (n = 0; n < arg; n++) {
-    if (major < 5) value.push(cbor());
-    else value[cbor()] = cbor();
-  }
-  return value;
-}
-
 export function start(info: any): number {
   // every var declared up front: Espruino does not hoist var. These are the running agent's state: every one
   // costs RAM while it runs, so the checks below use the ones that keep their result.
@@ -206,6 +176,7 @@ export function start(info: any): number {
   info = 0; // not the caller's object
 
   running = agent = function (op?: any, arg?: any, topicBit?: any): any {
+    var i;
 
     /** Calls the application back with the one event object; code: an error code, the service's ErrorCode, or a
      * count; message: text (from an Error, its message). */
@@ -226,6 +197,12 @@ export function start(info: any): number {
     /** Asks for the response topics not granted nor asked yet (at start, and after a subscription failed). */
     function subscribe(): void {
       var which;
+      /** A subscription's callback (made per subscribe: it lives until the SUBACK). */
+      function subscribed(topicBit: number): any {
+        return function (err?: any): void {
+          agent(Op.SUBSCRIBED, err, topicBit);
+        };
+      }
       for (which = Topic.ACCEPTED; which <= Topic.REJECTED; which++) {
         if (!((granted | asked) & which)) {
           asked |= which;
@@ -238,42 +215,36 @@ export function start(info: any): number {
       }
     }
 
-    /** A subscription's callback (made per subscribe: it lives until the SUBACK). */
-    function subscribed(which: number): any {
-      return function (err?: any): void {
-        agent(Op.SUBSCRIBED, err, which);
-      };
-    }
-
-    /** The next report id, reserved in Storage ahead of use. */
-    function nextId(): number {
-      var now = Math.floor((typeof getTime === "function" ? getTime() : Date.now() / 1000) * 1000),
-        id;
-      if (reservedId < 0) {
-        try {
-          lastId = Math.max(lastId, +(require("Storage").read("defender.rid") as any) || 0);
-        } catch (x) {
-          // no Storage (plain Node): ids still increase while the module lives
-        }
-        reservedId = lastId;
-      }
-      id = lastId = now > Limit.CLOCK_SET && now > lastId ? now : lastId + 1;
-      if (id > reservedId) {
-        reservedId = id + (id === now ? Limit.IDS_RESERVED_CLOCK : Limit.IDS_RESERVED_COUNTING);
-        try {
-          require("Storage").write("defender.rid", "" + reservedId);
-        } catch (x) {
-          // no Storage, or a full one: the ids still increase until the next reboot
-        }
-      }
-      return id;
-    }
-
     /** Writes the report and publishes it; remembers what it carried (subtracted once it is acknowledged). */
     function publish(): void {
       var id = nextId(),
         length,
         i;
+
+      /** The next report id, reserved in Storage ahead of use. */
+      function nextId(): number {
+        var now = Math.floor((typeof getTime === "function" ? getTime() : Date.now() / 1000) * 1000),
+          id;
+        if (reservedId < 0) {
+          try {
+            lastId = Math.max(lastId, +(require("Storage").read("defender.rid") as any) || 0);
+          } catch (x) {
+            // no Storage (plain Node): ids still increase while the module lives
+          }
+          reservedId = lastId;
+        }
+        id = lastId = now > Limit.CLOCK_SET && now > lastId ? now : lastId + 1;
+        if (id > reservedId) {
+          reservedId = id + (id === now ? Limit.IDS_RESERVED_CLOCK : Limit.IDS_RESERVED_COUNTING);
+          try {
+            require("Storage").write("defender.rid", "" + reservedId);
+          } catch (x) {
+            // no Storage, or a full one: the ids still increase until the next reboot
+          }
+        }
+        return id;
+      }
+
       for (i = 0; i < 4; i++) nums[Num.CARRIED + i] = NS[i];
       nums[Num.CARRIED_OVF] = S[OVF];
       length = writeReport(buffer, json, longTags, metricsFlags, id, custom, nums);
@@ -305,53 +276,60 @@ export function start(info: any): number {
       }
     }
 
-    /** The publish's callback: on success what the report carried has been reported (subtracted from the
-     * counters); on failure it stays for the next report. Either way the buffer is free again. */
-    function published(err: any): void {
-      var i;
-      publishing = 0;
-      if (err) return emit(Event.PUBLISH_FAILED, nums[Num.IN_FLIGHT], Code.MQTT_FAILURE, err);
-      for (i = 0; i < 4; i++) NS[i] -= nums[Num.CARRIED + i];
-      S[OVF] -= nums[Num.CARRIED_OVF];
-    }
-
-    function stopNow(): void {
-      running = null;
-      clearInterval(timer);
-      timer = 0;
-      minPeriod = Limit.DEFAULT_PERIOD;
-      try {
-        client.removeListener("connected", agent);
-        client.removeListener("disconnected", agent);
-        client.removeListener("message", agent);
-        if (client.unsubscribe) {
-          client.unsubscribe(topic + "/accepted");
-          client.unsubscribe(topic + "/rejected");
-        }
-      } catch (x) {
-        // a client that is gone: nothing more to release
-      }
-    }
-
     /** A response on topic/accepted or topic/rejected, matched by report id. */
     function respond(message: any): void {
-      var name = message && message.topic,
+      var name = message.topic,
         verdict = name === topic + "/accepted" ? Event.METRICS_ACCEPTED : name === topic + "/rejected" ? Event.METRICS_REJECTED : 0,
         body: any = 0,
         id = 0,
         details: any,
         i;
 
+      /** The service's response map from CBOR: maps, arrays, strings, integers, true, false, null; a float (a
+       * timestamp sent as one) decodes to null, a tag to its value. Throws on bad input. Without recursion: a
+       * recursive closure made per call leaks on Espruino 2v29 (README, "Memory on Espruino"). */
+      function decodeCbor(text: string): any {
+        var at = 0,
+          open: any[] = [], // containers being filled: [container, items left, is a map, its pending key]
+          inner: any,
+          head,
+          major,
+          arg,
+          n,
+          value: any,
+          result: any;
+        for (;;) {
+          head = text.charCodeAt(at++);
+          major = head >> 5;
+          arg = head & 31;
+          if (arg > 27 || head !== head) throw 0;
+          if (arg > 23) for (n = 1 << (arg - 24), arg = 0; n--; ) arg = arg * 256 + text.charCodeAt(at++);
+          if (major === 6) continue; // a tag: its value follows
+          if (major < 2) value = major ? -1 - arg : arg;
+          else if (major < 4) {
+            value = text.substr(at, arg);
+            at += arg;
+          } else if (major < 6) value = major < 5 ? [] : {};
+          else value = arg === 20 ? false : arg === 21 ? true : null;
+          inner = open[open.length - 1];
+          if (!inner) result = value;
+          else if (!inner[2]) inner[0].push(value);
+          else if (inner[1] % 2 === 0) inner[3] = value; // a map's key
+          else inner[0][inner[3]] = value;
+          if (inner) inner[1]--;
+          if ((major === 4 || major === 5) && arg) open.push([value, major === 5 ? 2 * arg : arg, major === 5, 0]);
+          while (open.length && !open[open.length - 1][1]) open.pop();
+          if (!open.length) return result;
+        }
+      }
+
       if (!verdict) return;
       try {
-        cborText = message.message;
-        cborAt = 0;
-        body = json ? JSON.parse(cborText) : cbor();
+        body = json ? JSON.parse(message.message) : decodeCbor(message.message);
         id = body.reportId;
       } catch (x) {
         body = 0;
       }
-      cborText = "";
       for (i = Num.AWAITED; i < Num.AWAITED + Num.AWAITED_COUNT; i++) {
         if (id && nums[i] === id) {
           nums[i] = 0;
@@ -377,10 +355,32 @@ export function start(info: any): number {
       }
       if (typeof op === "object") return respond(op); // "message"
       if (op === Op.STOP) {
-        stopNow();
+        running = null;
+        clearInterval(timer);
+        timer = 0;
+        minPeriod = Limit.DEFAULT_PERIOD;
+        try {
+          client.removeListener("connected", agent);
+          client.removeListener("disconnected", agent);
+          client.removeListener("message", agent);
+          if (client.unsubscribe) {
+            client.unsubscribe(topic + "/accepted");
+            client.unsubscribe(topic + "/rejected");
+          }
+        } catch (x) {
+          // a client that is gone: nothing more to release
+        }
         return Code.SUCCESS;
       }
-      if (op === Op.PUBLISHED) return published(arg);
+      if (op === Op.PUBLISHED) {
+        // the buffer is free again; on success what the report carried has been reported, on failure it stays
+        // for the next report
+        publishing = 0;
+        if (arg) return emit(Event.PUBLISH_FAILED, nums[Num.IN_FLIGHT], Code.MQTT_FAILURE, arg);
+        for (i = 0; i < 4; i++) NS[i] -= nums[Num.CARRIED + i];
+        S[OVF] -= nums[Num.CARRIED_OVF];
+        return;
+      }
       if (op === Op.SUBSCRIBED) {
         asked &= ~topicBit;
         if (arg) return emit(Event.SUBSCRIBE_FAILED, 0, Code.MQTT_FAILURE, arg);
