@@ -17,7 +17,7 @@ import * as cborx from 'cbor-x';
 import CBOR from 'cbor-js';
 import * as cborg from 'cborg';
 import { minify } from 'terser';
-import { loadBundle } from '../test/metrics/bundle.ts';
+import { loadBundle } from '../sim/bundle.ts';
 import { mockNet } from '../test/metrics/helpers.ts';
 import { espruino, scratch, storageWrite, storageWriteBundle, runScript } from '../test/helpers/espruino.ts';
 
@@ -26,7 +26,7 @@ const TARGET_RATIO = 15;
 const RUNS = 20;
 const ROUNDS = 3;
 
-const d = loadBundle();
+const d = loadBundle('defender');
 const buf = new Uint8Array(2048);
 const encoder = new cborx.Encoder({ useRecords: false, mapsAsObjects: true });
 const rows: any[] = [];

@@ -125,7 +125,7 @@ function connectMqtt(): void {
       longTags: settings.longTags,
       slots: settings.slots,
     });
-    started = code === defender.SUCCESS;
+    started = code === 0; // SUCCESS
     log(started ? "Device Defender agent started, a report every " + settings.period + " s" : "agent not started: " + defender.strerror(code));
   });
   client.on("disconnected", function (reason: unknown) {
