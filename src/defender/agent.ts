@@ -29,7 +29,7 @@
 // does per call (write a report, decode a response, ...) is nested in it and made only while that call runs.
 // What outlives a run (period, metrics flags, report ids) is module-level.
 import { setSlots, S, NS, OVF } from "./ring";
-import { writeReport, ERR_SPACE, ERR_CUSTOM } from "./report";
+import { writeReport, badMetric, ERR_SPACE, ERR_CUSTOM } from "./report";
 
 /** Error codes (README: numbers, the FreeRTOS library's order first; strerror() names them). */
 const enum Code {
@@ -245,21 +245,17 @@ export function start(info: any): number {
         return id;
       }
 
-      for (i = 0; i < 4; i++) nums[Num.CARRIED + i] = NS[i];
+      // what this report carries; the agent subtracts it from the counters at the report's PUBACK (not here: a
+      // report whose publish fails leaves its counts to the next one)
+      for (i = 0; i < 4; i++) nums[Num.CARRIED + i] = metricsFlags & Flag.NET_STATS ? NS[i] : 0;
       nums[Num.CARRIED_OVF] = S[OVF];
       length = writeReport(buffer, json, longTags, metricsFlags, id, custom, nums);
-      // the counters restart at the PUBACK, not here: put back what a writer that restarts them itself cleared
-      for (i = 0; i < 4; i++) {
-        NS[i] = nums[Num.CARRIED + i];
-        if (!(metricsFlags & Flag.NET_STATS)) nums[Num.CARRIED + i] = 0; // not in this report: not reported
-      }
-      S[OVF] = nums[Num.CARRIED_OVF];
       if (length < 0) {
         return emit(
           Event.REPORT_FAILED,
           id,
           length === ERR_SPACE ? Code.NO_MEMORY : length === ERR_CUSTOM ? Code.INVALID_INPUT : Code.INTERNAL_FAILURE,
-          0,
+          length === ERR_CUSTOM ? badMetric : 0,
         );
       }
       if (nums[Num.DROPPED]) emit(Event.REPORT_TRUNCATED, id, nums[Num.DROPPED], 0);
