@@ -25,17 +25,23 @@ const isReport = (p: any) => /\/defender\/metrics\/cbor$/.test(p.topic);
 // packet never expired: about 300 connections in 300 s and no callback.
 
 test('a broker that closes the connection on every report: few connections, one PUBLISH_FAILED per period, report() not BUSY after it', (t) => {
-  const { d, clock, broker, rec, rc } = device((p) => (isReport(p) ? 'close' : 'ack'), {}, { minPeriod: 10, period: 60 });
+  // the default period (300 s, AWS's minimum), as the issue measured it: 300 connections in 300 s before the fix
+  const { d, clock, broker, rec, rc } = device((p) => (isReport(p) ? 'close' : 'ack'), {}, {});
   t.is(rc, CODE.SUCCESS);
+  const failures = () => rec.events.filter((e) => e.type === EV.PUBLISH_FAILED);
+  clock.tick(290_000); // the first report goes at the first tick, 300 s after start
+  const before = broker.connections.length;
   clock.tick(300_000);
-  const failed = rec.events.filter((e) => e.type === EV.PUBLISH_FAILED);
-  t.true(broker.connections.length <= 15, `${broker.connections.length} connections in 300 s`);
-  t.true(failed.length >= 3 && failed.length <= 5, `${failed.length} PUBLISH_FAILED in 5 periods`);
+  t.true(broker.connections.length - before <= 15, `${broker.connections.length - before} connections in the 300 s after the report`);
+  t.is(failures().length, 1, 'the refused report failed once');
+  t.not(d.report(), CODE.BUSY, 'the buffer is free again after the failure');
+  clock.tick(600_000); // reports at 600 s and 900 s, both refused
+  t.true(broker.connections.length <= 60, `${broker.connections.length} connections in 1,190 s`);
+  const failed = failures();
+  // the report at 300 s, report() at 590 s (still being retried at 600 s: that tick is skipped, never a burst), the
+  // report at 900 s
+  t.is(failed.length, 3, 'one PUBLISH_FAILED per report, none silent');
   t.is(new Set(failed.map((e) => e.reportId)).size, failed.length, 'each failure is another report');
-  const seen = failed.length;
-  for (let s = 0; s < 120 && rec.events.filter((e) => e.type === EV.PUBLISH_FAILED).length === seen; s++) clock.tick(1000);
-  t.true(rec.events.filter((e) => e.type === EV.PUBLISH_FAILED).length > seen, 'another failure');
-  t.not(d.report(), CODE.BUSY, 'the buffer is free again right after the failure');
 });
 
 test('network stats of a report whose publish failed go in the next report; acknowledged reports count every byte once', (t) => {
