@@ -2,55 +2,14 @@
 // (no such serial device, a refused TCP port, a board that never answers) ends with one line and a failing exit status.
 // The read-back against a real Espruino is in espruino-upload.test.ts.
 import test from 'ava';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runTool, silentBoard, closedPort } from './helpers/board.ts';
 
 const root = join(import.meta.dirname, '..');
 const upload = join(root, 'tools', 'upload.mjs');
-
-/** Runs a tool without blocking this process (a fake board here must keep answering, or not). */
-export function runTool(tool: string, args: string[], env = process.env): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    const child = spawn(process.execPath, [tool, ...args], { cwd: root, env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (status) => done({ status, stdout, stderr }));
-  });
-}
-
-/** A TCP port that accepts connections and never says a word. */
-export async function silentBoard(): Promise<{ port: number; received: () => number; close: () => void }> {
-  let bytes = 0;
-  const sockets: Socket[] = [];
-  const srv = createServer((s) => {
-    sockets.push(s);
-    s.on('data', (d) => (bytes += d.length));
-    s.on('error', () => {});
-  });
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  return {
-    port: (srv.address() as any).port,
-    received: () => bytes,
-    close: () => {
-      for (const s of sockets) s.destroy();
-      srv.close();
-    },
-  };
-}
-
-/** A loopback port nobody listens on. */
-export async function closedPort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as any).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 const lastLine = (s: string) => s.trim().split('\n').pop() ?? '';
 

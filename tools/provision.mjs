@@ -91,7 +91,8 @@ function checkTogether(cert, key, ca) {
   if (cert && key && !cert.parsed.checkPrivateKey(key.parsed)) throw new Error('--cert and --key are not a pair: the certificate holds another public key');
   if (ca && !ca.parsed.ca) throw new Error(`--ca: ${ca.parsed.subject.replace(/\n/g, ', ')} is not a CA certificate`);
   if (cert && ca) {
-    if (cert.parsed.checkIssued(ca.parsed)) {
+    // By name: checkIssued would also compare key identifiers, and call a same-named CA with another key unrelated.
+    if (cert.parsed.issuer === ca.parsed.subject) {
       if (!cert.parsed.verify(ca.parsed.publicKey)) throw new Error('--ca is named as the issuer of --cert but did not sign it: its signature does not verify');
     } else {
       // AWS IoT: the CA verifies the endpoint, and AWS, not that CA, issued the device certificate.
