@@ -18,7 +18,6 @@ import { UsageError } from './args.mjs';
 import { connectionFlags, parseCommandLine, connectionArgs, portOf, runCli, notReached, expectation, readBack, runMain } from './espruino-cli.mjs';
 
 const flags = {
-  ...connectionFlags,
   cert: { type: 'string', value: 'FILE', help: 'device certificate, PEM or DER' },
   key: { type: 'string', value: 'FILE', help: 'device private key, PEM or DER, unencrypted' },
   ca: { type: 'string', value: 'FILE', help: 'CA certificate that verifies the endpoint (AWS IoT: AmazonRootCA1.pem), PEM or DER' },
@@ -29,6 +28,7 @@ const flags = {
   },
   'wifi-password-file': { type: 'string', value: 'FILE', help: 'write the Wi-Fi password held in FILE (its first line)' },
   output: { type: 'string', short: 'o', value: 'FILE', help: 'no board: write what would be sent to FILE, mode 0600 (it holds the secrets)' },
+  ...connectionFlags,
 };
 
 const PEM = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;

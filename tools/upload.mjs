@@ -11,8 +11,8 @@ import { root, connectionFlags, parseCommandLine, connectionArgs, portOf, runCli
 export const storageModules = ['tinymqtt', 'defender'];
 
 const flags = {
-  ...connectionFlags,
   output: { type: 'string', short: 'o', value: 'FILE', help: 'no board: write what would be sent to FILE' },
+  ...connectionFlags,
 };
 
 async function main() {
