@@ -107,6 +107,8 @@ export async function readBack(values, config, expected, { withCrc, secret }) {
   const names = JSON.stringify(expected.map((e) => e.name));
   // The marker is split in the source so that an echo of the command can never pass for the answer.
   const expr = `(function(s,n){print("READ"+"BACK="+JSON.stringify(n.map(function(f){f=s.read(f);return f===undefined?null:[f.length${withCrc ? ',E.CRC32(f)' : ''}]})))})(require("Storage"),${names})`;
+  // Asked up to three times: a board may still be busy with what it was just sent (a cut upload's last line, a
+  // firmware starting) and miss the first question.
   let run, answer;
   for (let attempt = 1; attempt <= 3 && !answer; attempt++) {
     if (attempt > 1) await new Promise((r) => setTimeout(r, 1000));

@@ -22,7 +22,10 @@ async function main() {
   const missing = ['firmware', ...storageModules].find((n) => !existsSync(join(root, 'build', n + '.js')));
   if (missing) throw new Error(`build/${missing}.js is missing; run \`npm run build\` first`);
   // SAVE_ON_SEND=1: the firmware goes to Storage as .bootcde, runs from flash (less RAM) and again at every boot.
+  // --sleep: the CLI stays connected a few seconds after the upload, so that the firmware's first lines (loading its
+  // modules from Storage takes a while) are shown; otherwise it leaves after half a second of silence.
   const args = [...connectionArgs(values, config, values.output && resolve(values.output)), '--config', 'SAVE_ON_SEND=1'];
+  if (!values.output) args.push('--sleep', '3');
   for (const name of storageModules) args.push('--storage', `${name}:${join(root, 'build', name + '.js')}`);
   args.push(join(root, 'build', 'firmware.js'));
   if (values.print) return console.log(['espruino', ...args].join(' ')), 0;
