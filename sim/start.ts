@@ -5,11 +5,14 @@
 // service's verdict, until Ctrl-C (or --reports N verdicts per device).
 //
 //   npm start -- [--format cbor|json] [--long-tags] [--period SECONDS] [--devices N] [--broker URL] [--reports N]
-import { parseArgs } from 'node:util';
+//
+// Its flags are checked before anything is built or started (the npm script runs this file, which builds after):
+// a mistake is one line and a non-zero exit status, not a stack trace after the build. mqtt and cborg load only
+// once the flags are good.
 import { createServer as createNetServer, type Server } from 'node:net';
-import mqtt from 'mqtt';
-import * as cborg from 'cborg';
+import type { MqttClient } from 'mqtt';
 import { board } from './board.ts';
+import { parseFlags, usage, UsageError } from '../tools/args.mjs';
 
 export interface Options {
   format: 'cbor' | 'json';
@@ -18,46 +21,79 @@ export interface Options {
   devices: number;
   broker?: string;
   reports: number;
+  /** --help was asked for: print `help` and do nothing else. */
+  help?: boolean;
   /** Where lines go (stdout by default). */
   print?: (line: string) => void;
 }
 
+/** Every flag of `npm start`, with its help line (printed by --help). */
+export const flags = {
+  format: { type: 'string', value: 'cbor|json', default: 'cbor', help: 'report encoding' },
+  'long-tags': { type: 'boolean', help: 'long tag names in the reports ("header" instead of "hed")' },
+  period: { type: 'string', value: 'SECONDS', default: '5', help: 'seconds between reports, 1 to 86400' },
+  devices: { type: 'string', value: 'N', default: '2', help: 'simulated devices, 1 to 100' },
+  broker: { type: 'string', value: 'mqtt://HOST:PORT', help: 'an external MQTT broker (mosquitto, ...) instead of the embedded one' },
+  reports: { type: 'string', value: 'N', default: '0', help: 'stop after N verdicts per device; 0 runs until Ctrl-C' },
+  help: { type: 'boolean', short: 'h', help: 'print this help and exit' },
+} as const;
+
+export const help = usage(
+  'npm start -- [flags]',
+  'The local Device Defender service and simulated devices running the built bundles; every report is printed with its verdict.',
+  flags,
+);
+
+/** Checks the flags; throws a UsageError (one line) for a bad one. */
 export function parse(argv: string[]): Options {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      format: { type: 'string', default: 'cbor' },
-      'long-tags': { type: 'boolean', default: false },
-      period: { type: 'string', default: '5' },
-      devices: { type: 'string', default: '2' },
-      broker: { type: 'string' },
-      reports: { type: 'string', default: '0' },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) {
-    console.log('npm start -- [--format cbor|json] [--long-tags] [--period SECONDS] [--devices N] [--broker mqtt://HOST:PORT] [--reports N]');
-    process.exit(0);
-  }
+  const values = parseFlags(argv, flags) as Record<string, string | boolean | undefined>;
+  if (values.help) return { format: 'cbor', longTags: false, period: 5, devices: 2, reports: 0, help: true };
   const o: Options = {
     format: values.format as any,
-    longTags: values['long-tags']!,
+    longTags: values['long-tags'] === true,
     period: Number(values.period),
     devices: Number(values.devices),
-    broker: values.broker,
+    broker: values.broker as string | undefined,
     reports: Number(values.reports),
   };
-  if (o.format !== 'cbor' && o.format !== 'json') throw new Error('--format is cbor or json');
-  if (!(o.period >= 1 && o.period <= 86400)) throw new Error('--period is 1 to 86400 seconds');
-  if (!(Number.isInteger(o.devices) && o.devices >= 1 && o.devices <= 100)) throw new Error('--devices is 1 to 100');
-  if (!(Number.isInteger(o.reports) && o.reports >= 0)) throw new Error('--reports is a count');
+  if (o.format !== 'cbor' && o.format !== 'json') throw new UsageError(`--format is cbor or json, not "${values.format}"`);
+  if (!(o.period >= 1 && o.period <= 86400)) throw new UsageError(`--period is 1 to 86400 seconds, not "${values.period}"`);
+  if (!(Number.isInteger(o.devices) && o.devices >= 1 && o.devices <= 100)) throw new UsageError(`--devices is 1 to 100, not "${values.devices}"`);
+  if (!(Number.isInteger(o.reports) && o.reports >= 0)) throw new UsageError(`--reports is a count (0 for no end), not "${values.reports}"`);
+  if (o.broker !== undefined) {
+    let url: URL | undefined;
+    try {
+      url = new URL(o.broker);
+    } catch {
+      url = undefined;
+    }
+    // The simulated devices speak plain MQTT over TCP (tinymqtt on a tracked net), so only mqtt:// will do.
+    if (!url || url.protocol !== 'mqtt:' || !url.hostname) throw new UsageError(`--broker "${o.broker}" is not a broker address; give mqtt://HOST:PORT`);
+  }
   return o;
+}
+
+/** Connects to the broker once, as a check, before anything is built: a one-line error if it does not answer. */
+export async function checkBroker(url: string): Promise<void> {
+  const { default: mqtt } = await import('mqtt');
+  const probe = mqtt.connectAsync(url, { clientId: `npm-start-check-${process.pid}`, reconnectPeriod: 0, connectTimeout: 5000 }, false);
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<MqttClient>((_, reject) => (timer = setTimeout(() => reject(new Error('no MQTT answer within 10 s')), 10000)));
+  try {
+    const client = await Promise.race([probe, late]);
+    await client.endAsync(true);
+  } catch (err) {
+    probe.then((c) => c.end(true), () => {});
+    throw new Error(`cannot reach the broker ${url}: ${(err as Error).message}`);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 const COLORS = [32, 36, 35, 33, 34, 31];
 const paint = (i: number, s: string) => (process.stdout.isTTY ? `\x1b[${COLORS[i % COLORS.length]}m${s}\x1b[0m` : s);
 
-/** One line per report: its metrics, short. Accepts long or short tags. */
+/** One line per report: its metrics, each labelled. Accepts long or short tags. */
 export function describe(doc: any): string {
   const g = (o: any, long: string, short: string) => (o ? (o[long] ?? o[short]) : undefined);
   const met = g(doc, 'metrics', 'met') ?? {};
@@ -65,20 +101,21 @@ export function describe(doc: any): string {
   const ec = g(g(met, 'tcp_connections', 'tc'), 'established_connections', 'ec');
   if (ec) {
     const cs = (g(ec, 'connections', 'cs') ?? []).map((c: any) => g(c, 'remote_addr', 'rad') + (g(c, 'local_port', 'lp') ? `<-${g(c, 'local_port', 'lp')}` : ''));
-    parts.push(`tcp ${g(ec, 'total', 't') ?? '?'} [${cs.join(' ')}]`);
+    parts.push(`tcp connections ${g(ec, 'total', 't') ?? '?'} [${cs.join(' ')}]`);
   }
-  for (const [l, s, name] of [['listening_tcp_ports', 'tp', 'listen tcp'], ['listening_udp_ports', 'up', 'udp']]) {
+  for (const [l, s, name] of [['listening_tcp_ports', 'tp', 'listening tcp'], ['listening_udp_ports', 'up', 'listening udp']]) {
     const p = g(met, l, s);
     if (p) parts.push(`${name} [${(g(p, 'ports', 'pts') ?? []).map((x: any) => g(x, 'port', 'pt')).join(' ')}]`);
   }
   const ns = g(met, 'network_stats', 'ns');
-  if (ns) parts.push(`in ${g(ns, 'bytes_in', 'bi')} B/${g(ns, 'packets_in', 'pi')} out ${g(ns, 'bytes_out', 'bo')} B/${g(ns, 'packets_out', 'po')}`);
+  // network stats are deltas: since the previous report
+  if (ns) parts.push(`since last report: in ${g(ns, 'bytes_in', 'bi')} bytes/${g(ns, 'packets_in', 'pi')} packets, out ${g(ns, 'bytes_out', 'bo')} bytes/${g(ns, 'packets_out', 'po')} packets`);
   const cm = g(doc, 'custom_metrics', 'cmet');
   if (cm) parts.push('custom ' + JSON.stringify(cm));
   return parts.join(', ');
 }
 
-function decodePayload(buf: Buffer, json: boolean): any {
+function decodePayload(buf: Buffer, json: boolean, cborg: typeof import('cborg')): any {
   try {
     return json ? JSON.parse(buf.toString('utf8')) : cborg.decode(buf, { useMaps: false });
   } catch {
@@ -202,6 +239,8 @@ export async function run(o: Options): Promise<Run> {
 
   // an observer: every report and every verdict, on the broker
   const json = o.format === 'json';
+  const { default: mqtt } = await import('mqtt');
+  const cborg = await import('cborg');
   const observer = await mqtt.connectAsync(url!, { clientId: 'npm-start-observer-' + process.pid, reconnectPeriod: 500 });
   closers.push(() => observer.endAsync(true) as any);
   const fmt = o.format;
@@ -216,7 +255,7 @@ export async function run(o: Options): Promise<Run> {
     if (!m) return;
     const [, thing, , verdict] = m;
     const i = names.indexOf(thing);
-    const doc = decodePayload(payload, json);
+    const doc = decodePayload(payload, json, cborg);
     if (!verdict) {
       const h = doc && (doc.header ?? doc.hed);
       if (h) reports.set(thing + '/' + (h.report_id ?? h.rid), doc);
@@ -252,14 +291,16 @@ export async function run(o: Options): Promise<Run> {
   };
 }
 
-if (process.argv[1] && import.meta.filename === process.argv[1]) {
-  let opts: Options;
-  try {
-    opts = parse(process.argv.slice(2));
-  } catch (err) {
-    console.error((err as Error).message);
-    process.exit(2);
+/** `npm start`: flags, then the broker check, then the build, then the run; any failure is one line. */
+async function main(argv: string[]): Promise<void> {
+  const opts = parse(argv);
+  if (opts.help) {
+    process.stdout.write(help);
+    return;
   }
+  if (opts.broker) await checkBroker(opts.broker);
+  const { build } = await import('../tools/build.mjs');
+  await build();
   const r = await run(opts);
   const quit = async (code: number) => {
     await r.stop();
@@ -271,4 +312,11 @@ if (process.argv[1] && import.meta.filename === process.argv[1]) {
     await r.done;
     await quit(0);
   }
+}
+
+if (process.argv[1] && import.meta.filename === process.argv[1]) {
+  main(process.argv.slice(2)).catch((err) => {
+    console.error(`npm start: ${err?.message ?? err}`);
+    process.exit(err instanceof UsageError ? 2 : 1);
+  });
 }

@@ -1,11 +1,17 @@
+// `npm run upload` without a board: what it would send, its flags, and that every way of not reaching a board
+// (no such serial device, a refused TCP port, a board that never answers) ends with one line and a failing exit status.
+// The read-back against a real Espruino is in espruino-upload.test.ts.
 import test from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runTool, silentBoard, closedPort } from './helpers/board.ts';
 
 const root = join(import.meta.dirname, '..');
 const upload = join(root, 'tools', 'upload.mjs');
+
+const lastLine = (s: string) => s.trim().split('\n').pop() ?? '';
 
 test('offline upload writes both modules to Storage and then sends the firmware', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'upload-'));
@@ -46,5 +52,42 @@ test('a bad config stops the upload and names the field', (t) => {
   writeFileSync(join(dir, 'bad.json'), JSON.stringify(config));
   const r = spawnSync(process.execPath, [upload, '--print', '--config', join(dir, 'bad.json')], { cwd: root, encoding: 'utf8' });
   t.not(r.status, 0);
-  t.regex(r.stderr, /field baud must be integer/);
+  t.is(r.stderr, 'upload: bad.json: field baud must be a whole number, not "fast"\n');
+});
+
+test('no board on the serial port: one line, failing exit status', async (t) => {
+  const r = await runTool(upload, ['--port', '/dev/tty-espruino-defender-none']);
+  t.is(r.status, 1, r.stdout + r.stderr);
+  t.is(lastLine(r.stderr), 'upload: the board on /dev/tty-espruino-defender-none did not answer (Unable to connect); nothing was written');
+});
+
+test('a refused TCP port: one line, failing exit status', async (t) => {
+  const port = await closedPort();
+  const r = await runTool(upload, ['--port', `tcp://127.0.0.1:${port}`]);
+  t.is(r.status, 1, r.stdout + r.stderr);
+  t.is(lastLine(r.stderr), `upload: the board on tcp://127.0.0.1:${port} did not answer (ECONNREFUSED 127.0.0.1:${port}); nothing was written`);
+});
+
+test('a port that takes the whole upload and never answers: the read-back fails the upload', async (t) => {
+  const board = await silentBoard();
+  t.teardown(board.close);
+  const r = await runTool(upload, ['--port', `tcp://127.0.0.1:${board.port}`]);
+  t.true(board.received() > readFileSync(join(root, 'build', 'defender.js')).length, 'the upload was sent');
+  t.is(r.status, 1, r.stdout + r.stderr);
+  t.is(lastLine(r.stderr), `upload: the board on tcp://127.0.0.1:${board.port} did not answer`);
+  t.notRegex(r.stdout, /verified/);
+});
+
+test('--help lists every flag, and a flag error is one line with exit status 2', (t) => {
+  const help = execFileSync(process.execPath, [upload, '--help'], { cwd: root, encoding: 'utf8' });
+  const listed = [...help.matchAll(/^\s+(?:-\w, )?(--[\w-]+)/gm)].map((m) => m[1]);
+  t.deepEqual(listed.sort(), ['--baud', '--board', '--config', '--help', '--output', '--port', '--print']);
+  for (const flag of listed.filter((f) => f !== '--help')) {
+    // each flag it lists is one the parser takes: no "unknown flag"
+    const r = spawnSync(process.execPath, [upload, flag, ...(/print/.test(flag) ? [] : ['x']), '--help'], { cwd: root, encoding: 'utf8' });
+    t.notRegex(r.stderr, /unknown flag/, flag);
+  }
+  const bad = spawnSync(process.execPath, [upload, '--prot', 'x'], { cwd: root, encoding: 'utf8' });
+  t.is(bad.status, 2);
+  t.is(bad.stderr, 'upload: unknown flag --prot (--help lists the flags)\n');
 });

@@ -1,21 +1,23 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+// Secrets as a user would have them: a device certificate and its RSA key signed by a test CA (PEM files, made
+// with openssl by certs.ts), a Wi-Fi password, and what Storage must get for each (DER for the PKI files).
 import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { makePki, der, type Pki } from './certs.ts';
 
-/** A PEM block whose body is `content` (base64 of it). */
-const pem = (label: string, content: string) => `-----BEGIN ${label}-----\n${Buffer.from(content).toString('base64')}\n-----END ${label}-----\n`;
+let pki: Pki | undefined;
 
-/** Known secret values in files, as a user would have them (PEM), and what Storage must get (DER: the bodies). */
 export function secrets() {
-  const dir = mkdtempSync(join(tmpdir(), 'secrets-'));
-  const der = { cert: 'SECRET-CERT-1f2e3d', key: 'SECRET-KEY-9a8b7c', ca: 'SECRET-CA-5d4c3b' };
-  const value = {
-    cert: pem('CERTIFICATE', der.cert),
-    key: pem('RSA PRIVATE KEY', der.key),
-    ca: pem('CERTIFICATE', der.ca),
-    password: 'SECRET-WIFI-é-6e5f',
+  pki ??= makePki();
+  const password = 'SECRET-WIFI-é-6e5f';
+  const files = { cert: pki.clientCertFile, key: pki.clientKeyFile, ca: pki.caFile, password: join(pki.dir, 'wifi.txt') };
+  writeFileSync(files.password, password + '\n', { mode: 0o600 });
+  return {
+    pki,
+    files,
+    value: { cert: pki.clientCert, key: pki.clientKey, ca: pki.ca, password },
+    der: { cert: der(pki.clientCert), key: der(pki.clientKey), ca: der(pki.ca) },
+    /** Every secret, the password from WIFI_PASSWORD (see `env`). */
+    args: ['--cert', files.cert, '--key', files.key, '--ca', files.ca, '--wifi-password'],
+    env: { ...process.env, WIFI_PASSWORD: password },
   };
-  for (const k of ['cert', 'key', 'ca'] as const) writeFileSync(join(dir, k), value[k]);
-  const args = ['--cert', join(dir, 'cert'), '--key', join(dir, 'key'), '--ca', join(dir, 'ca'), '--wifi-password', value.password];
-  return { value, der, args };
 }
