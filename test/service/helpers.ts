@@ -115,7 +115,7 @@ export async function device(url: string, thing: string, format: Format, opts: I
       return answer;
     },
     async close() {
-      await client.endAsync();
+      await client.endAsync(!client.connected); // a closed connection's in-flight publish is never acknowledged
     },
   };
 }
