@@ -53,6 +53,8 @@ export async function makeFleetPki(names: string[]): Promise<FleetPki> {
 export interface FleetMosquitto {
   port: number;
   url: string;
+  /** Where it persists (pass it again to start it on the same state). */
+  dataDir: string;
   process: ChildProcess;
   log(): string;
   /** SIGKILL, as a crash. */
@@ -96,6 +98,7 @@ export async function startFleetMosquitto(pki: FleetPki, opts: { port?: number; 
   return {
     port,
     url: `mqtts://127.0.0.1:${port}`,
+    dataDir,
     process: child,
     log: () => output,
     async kill() {

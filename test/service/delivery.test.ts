@@ -1,0 +1,114 @@
+// Nothing lost: a fleet's burst, and a broker that crashes. Devices are npm mqtt clients reporting at QoS 1 with
+// persistent sessions; a report counts as acknowledged when the broker sent its PUBACK, and as answered when the
+// device received the service's answer for its id. Figures are logged (t.log) for the notes.
+import test, { type ExecutionContext } from 'ava';
+import mqtt, { type MqttClient, type IClientOptions } from 'mqtt';
+import * as cborg from 'cborg';
+import { startService } from '../../service/service.ts';
+import { shortDoc, encode } from './helpers.ts';
+import { makeFleetPki, startFleetMosquitto, type FleetPki } from './fleet.ts';
+import { freePort } from '../helpers/net.ts';
+import { until } from '../helpers/until.ts';
+
+const THINGS = 100;
+const EACH = 100;
+const names = Array.from({ length: THINGS }, (_, i) => `flood-${i}`);
+let pki: Promise<FleetPki> | undefined;
+const fleetPki = () => (pki ??= makeFleetPki(names));
+
+interface Fleet {
+  clients: MqttClient[];
+  sent: number;
+  acknowledged: Set<string>;
+  answered: Set<string>;
+  figures(): string;
+}
+
+/** Connects one device per name (client id = name, persistent session), each subscribed to its answers. */
+async function fleet(t: ExecutionContext, url: string, as: (name: string) => IClientOptions, things: string[], reconnectPeriod = 0): Promise<Fleet> {
+  const f: Fleet = {
+    clients: [],
+    sent: 0,
+    acknowledged: new Set(),
+    answered: new Set(),
+    figures: () => `sent ${f.sent}, acknowledged ${f.acknowledged.size}, answered ${f.answered.size}, lost ${[...f.acknowledged].filter((k) => !f.answered.has(k)).length}`,
+  };
+  f.clients = await Promise.all(
+    things.map(async (name) => {
+      const c = await mqtt.connectAsync(url, { clientId: name, clean: false, reconnectPeriod, connectTimeout: 5000, ...as(name) }, false);
+      c.on('error', () => {});
+      c.on('message', (_topic, payload) => f.answered.add(`${name} ${cborg.decode(payload).reportId}`));
+      const base = `$aws/things/${name}/defender/metrics/cbor`;
+      await c.subscribeAsync([`${base}/accepted`, `${base}/rejected`], { qos: 1 });
+      return c;
+    }),
+  );
+  t.teardown(() => Promise.all(f.clients.map((c) => c.endAsync(true))));
+  return f;
+}
+
+/** Publishes report `id` of device i; counts it acknowledged on its PUBACK. */
+function report(f: Fleet, i: number, id: number): Promise<void> {
+  f.sent++;
+  const name = names[i];
+  return f.clients[i].publishAsync(`$aws/things/${name}/defender/metrics/cbor`, encode(shortDoc(id), 'cbor'), { qos: 1 }).then(
+    () => void f.acknowledged.add(`${name} ${id}`),
+    () => {},
+  );
+}
+
+async function flood(t: ExecutionContext, url: string, as: (name: string) => IClientOptions) {
+  const f = await fleet(t, url, as, names);
+  await Promise.all(f.clients.map((_, i) => Promise.all(Array.from({ length: EACH }, (_, k) => report(f, i, k + 1)))));
+  await until(() => f.answered.size >= f.acknowledged.size, 90_000, f.figures).catch(() => {});
+  t.log(f.figures());
+  t.is(f.acknowledged.size, THINGS * EACH);
+  t.is(f.answered.size, THINGS * EACH, f.figures());
+}
+
+test('10,000 reports from 100 things as fast as they go, on aedes: all 10,000 answered', async (t) => {
+  const svc = await startService({ port: 0, minPeriod: 0, access: 'thing' });
+  t.teardown(() => svc.close());
+  await flood(t, svc.url, () => ({}));
+});
+
+test('10,000 reports from 100 things as fast as they go, on mosquitto (shipped configuration): all 10,000 answered', async (t) => {
+  const p = await fleetPki();
+  const m = await startFleetMosquitto(p);
+  t.teardown(() => m.stop());
+  const svc = await startService({ broker: m.url, brokerTls: p.client('defender-service'), minPeriod: 0 });
+  t.teardown(() => svc.close());
+  await flood(t, m.url, (name) => p.tls(name));
+});
+
+const KILLS = 8;
+
+test(`mosquitto killed with SIGKILL ${KILLS} times while 10 things report every 100 ms: every acknowledged report is answered once it is back`, async (t) => {
+  const p = await fleetPki();
+  const port = await freePort();
+  let m = await startFleetMosquitto(p, { port });
+  const dataDir = m.dataDir;
+  t.teardown(() => m.stop());
+  const svc = await startService({ broker: m.url, brokerTls: p.client('defender-service'), minPeriod: 0 });
+  t.teardown(() => svc.close());
+  const f = await fleet(t, m.url, (name) => p.tls(name), names.slice(0, 10), 200);
+  const ids = names.slice(0, 10).map(() => 0);
+  const timer = setInterval(() => f.clients.forEach((c, i) => c.connected && void report(f, i, ++ids[i])), 100);
+  t.teardown(() => clearInterval(timer));
+  for (let k = 0; k < KILLS; k++) {
+    await new Promise((r) => setTimeout(r, 1500));
+    await m.kill();
+    await new Promise((r) => setTimeout(r, 300));
+    m = await startFleetMosquitto(p, { port, dataDir });
+  }
+  await new Promise((r) => setTimeout(r, 1500));
+  clearInterval(timer);
+  await until(() => [...f.acknowledged].every((k) => f.answered.has(k)), 30_000, f.figures).catch(() => {});
+  t.log(f.figures());
+  t.true(f.acknowledged.size > 0);
+  t.deepEqual(
+    [...f.acknowledged].filter((k) => !f.answered.has(k)),
+    [],
+    f.figures(),
+  );
+});
