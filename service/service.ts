@@ -149,6 +149,11 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
     });
     const granted = await client.subscribeAsync([...REPORT_FILTERS], { qos: 1 });
     if (granted.some((g) => g.qos !== 1)) throw new Error(`${url} refused the report topic subscriptions at QoS 1`);
+    // Again on every reconnect, even to a session the broker says it has: a broker restored from its last save
+    // (mosquitto after a crash) can hold the session without the subscription, and would never deliver again.
+    // (mqtt.js skips a topic it thinks it holds, unless the map says `resubscribe`, as its own reconnect does.)
+    const again = Object.fromEntries([...REPORT_FILTERS.map((f) => [f, { qos: 1 }]), ['resubscribe', true]]);
+    client.on('connect', () => client.subscribe(again, (err) => err && log(`MQTT: resubscribe failed: ${err.message}`)));
     return svc;
   } catch (err) {
     await shutdown();
@@ -176,7 +181,7 @@ function brokerPort(url: string): number {
 async function attach(url: string, opts: ServiceOptions): Promise<MqttClient> {
   const tls = opts.brokerTls && { ca: readFileSync(opts.brokerTls.caFile), cert: readFileSync(opts.brokerTls.certFile), key: readFileSync(opts.brokerTls.keyFile) };
   try {
-    return await mqtt.connectAsync(url, { clientId: opts.clientId ?? 'defender-service', clean: false, reconnectPeriod: 1000, connectTimeout: 5000, ...tls }, false);
+    return await mqtt.connectAsync(url, { clientId: opts.clientId ?? 'defender-service', clean: false, reconnectPeriod: 250, connectTimeout: 5000, ...tls }, false);
   } catch (err) {
     throw new Error(`cannot attach to the MQTT broker at ${url}: ${(err as Error).message || (err as any).code || String(err)}`);
   }

@@ -19,7 +19,8 @@ const fleetPki = () => (pki ??= makeFleetPki(names));
 interface Fleet {
   clients: MqttClient[];
   sent: number;
-  acknowledged: Set<string>;
+  /** Report key -> when its PUBACK came (epoch ms). */
+  acknowledged: Map<string, number>;
   answered: Set<string>;
   figures(): string;
 }
@@ -29,9 +30,9 @@ async function fleet(t: ExecutionContext, url: string, as: (name: string) => ICl
   const f: Fleet = {
     clients: [],
     sent: 0,
-    acknowledged: new Set(),
+    acknowledged: new Map(),
     answered: new Set(),
-    figures: () => `sent ${f.sent}, acknowledged ${f.acknowledged.size}, answered ${f.answered.size}, lost ${[...f.acknowledged].filter((k) => !f.answered.has(k)).length}`,
+    figures: () => `sent ${f.sent}, acknowledged ${f.acknowledged.size}, answered ${f.answered.size}, lost ${[...f.acknowledged.keys()].filter((k) => !f.answered.has(k)).length}`,
   };
   f.clients = await Promise.all(
     things.map(async (name) => {
@@ -40,6 +41,8 @@ async function fleet(t: ExecutionContext, url: string, as: (name: string) => ICl
       c.on('message', (_topic, payload) => f.answered.add(`${name} ${cborg.decode(payload).reportId}`));
       const base = `$aws/things/${name}/defender/metrics/cbor`;
       await c.subscribeAsync([`${base}/accepted`, `${base}/rejected`], { qos: 1 });
+      // as our agent does: subscribed again on every connect (a restored session may lack the subscription)
+      c.on('connect', () => c.subscribe({ [`${base}/accepted`]: { qos: 1 }, [`${base}/rejected`]: { qos: 1 }, resubscribe: true } as any));
       return c;
     }),
   );
@@ -52,7 +55,7 @@ function report(f: Fleet, i: number, id: number): Promise<void> {
   f.sent++;
   const name = names[i];
   return f.clients[i].publishAsync(`$aws/things/${name}/defender/metrics/cbor`, encode(shortDoc(id), 'cbor'), { qos: 1 }).then(
-    () => void f.acknowledged.add(`${name} ${id}`),
+    () => void f.acknowledged.set(`${name} ${id}`, Date.now()),
     () => {},
   );
 }
@@ -81,7 +84,7 @@ test('10,000 reports from 100 things as fast as they go, on mosquitto (shipped c
   await flood(t, m.url, (name) => p.tls(name));
 });
 
-const KILLS = 8;
+const KILLS = 20;
 
 test(`mosquitto killed with SIGKILL ${KILLS} times while 10 things report every 100 ms: every acknowledged report is answered once it is back`, async (t) => {
   const p = await fleetPki();
@@ -91,23 +94,32 @@ test(`mosquitto killed with SIGKILL ${KILLS} times while 10 things report every 
   t.teardown(() => m.stop());
   const svc = await startService({ broker: m.url, brokerTls: p.client('defender-service'), minPeriod: 0 });
   t.teardown(() => svc.close());
+  const judged = new Map<string, number>();
+  const t0 = Date.now();
+  const kills: number[] = [];
+  const starts: number[] = [];
+  svc.on('verdict', (v) => judged.set(`${v.thing} ${v.reportId}`, Date.now() - t0));
   const f = await fleet(t, m.url, (name) => p.tls(name), names.slice(0, 10), 200);
   const ids = names.slice(0, 10).map(() => 0);
   const timer = setInterval(() => f.clients.forEach((c, i) => c.connected && void report(f, i, ++ids[i])), 100);
   t.teardown(() => clearInterval(timer));
   for (let k = 0; k < KILLS; k++) {
     await new Promise((r) => setTimeout(r, 1500));
+    kills.push(Date.now() - t0);
     await m.kill();
     await new Promise((r) => setTimeout(r, 300));
     m = await startFleetMosquitto(p, { port, dataDir });
+    starts.push(Date.now() - t0);
   }
   await new Promise((r) => setTimeout(r, 1500));
   clearInterval(timer);
-  await until(() => [...f.acknowledged].every((k) => f.answered.has(k)), 30_000, f.figures).catch(() => {});
+  await until(() => [...f.acknowledged.keys()].every((k) => f.answered.has(k)), 30_000, f.figures).catch(() => {});
   t.log(f.figures());
+  const lost = [...f.acknowledged.keys()].filter((k) => !f.answered.has(k));
+  t.log('judged', lost.filter((k) => judged.has(k)).join(' | '), 'not judged', lost.filter((k) => !judged.has(k)).map((k) => `${k}@${f.acknowledged.get(k)! - t0}`).join(' | '), 'kill times', kills.join(','), 'starts', starts.join(','));
   t.true(f.acknowledged.size > 0);
   t.deepEqual(
-    [...f.acknowledged].filter((k) => !f.answered.has(k)),
+    [...f.acknowledged.keys()].filter((k) => !f.answered.has(k)),
     [],
     f.figures(),
   );
