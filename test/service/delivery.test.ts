@@ -116,7 +116,7 @@ test(`mosquitto killed with SIGKILL ${KILLS} times while 10 things report every 
   await until(() => [...f.acknowledged.keys()].every((k) => f.answered.has(k)), 30_000, f.figures).catch(() => {});
   t.log(f.figures());
   const lost = [...f.acknowledged.keys()].filter((k) => !f.answered.has(k));
-  t.log('judged', lost.filter((k) => judged.has(k)).join(' | '), 'not judged', lost.filter((k) => !judged.has(k)).map((k) => `${k}@${f.acknowledged.get(k)! - t0}`).join(' | '), 'kill times', kills.join(','), 'starts', starts.join(','));
+  t.log('judged', lost.filter((k) => judged.has(k)).map((k) => `${k}@${f.acknowledged.get(k)! - t0}`).join(' | '), 'not judged', lost.filter((k) => !judged.has(k)).map((k) => `${k}@${f.acknowledged.get(k)! - t0}`).join(' | '), 'kill times', kills.join(','), 'starts', starts.join(','));
   t.true(f.acknowledged.size > 0);
   t.deepEqual(
     [...f.acknowledged.keys()].filter((k) => !f.answered.has(k)),
