@@ -151,9 +151,10 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
     if (granted.some((g) => g.qos !== 1)) throw new Error(`${url} refused the report topic subscriptions at QoS 1`);
     // Again on every reconnect, even to a session the broker says it has: a broker restored from its last save
     // (mosquitto after a crash) can hold the session without the subscription, and would never deliver again.
-    // (mqtt.js skips a topic it thinks it holds, unless the map says `resubscribe`, as its own reconnect does.)
-    const again = Object.fromEntries([...REPORT_FILTERS.map((f) => [f, { qos: 1 }]), ['resubscribe', true]]);
-    client.on('connect', () => client.subscribe(again, (err) => err && log(`MQTT: resubscribe failed: ${err.message}`)));
+    // (mqtt.js skips a topic it thinks it holds unless the map says `resubscribe`, as its own reconnect does; it
+    // deletes that key from the map, so a new map each time.)
+    const again = () => Object.fromEntries([...REPORT_FILTERS.map((f) => [f, { qos: 1 }]), ['resubscribe', true]]);
+    client.on('connect', () => client.subscribe(again(), (err) => err && log(`MQTT: resubscribe failed: ${err.message}`)));
     return svc;
   } catch (err) {
     await shutdown();
