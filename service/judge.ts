@@ -1,70 +1,118 @@
-// The verdict on each report, with what the service remembers per thing: the last accepted report (its id, which
-// the next must exceed, and its time, for throttling) and the most recent reports. No I/O: service.ts feeds it
-// payloads and publishes the responses it builds.
+// The verdict on each report, and what the service remembers to give it. No I/O: service.ts feeds it payloads and
+// publishes the answers it builds.
+//
+// Memory is bounded whatever devices send: a name that fails validation leaves nothing behind; each thing costs
+// one small record (last accepted id and time, and the last few answers, by payload digest, so that a QoS 1
+// redelivery gets the answer it got the first time); at most `maxThings` things are held, the one silent longest
+// evicted first; and decoded documents are kept only in one short list of the most recent reports, for all
+// things together (the store keeps the rest).
+import { createHash } from 'node:crypto';
 import * as cborg from 'cborg';
+import { stringify as stringifyJson } from 'lossless-json';
 import type { Format } from './topics.ts';
 import { decodeReport, validateReport, peekReportId, thingNameError, ReportError, ErrorCode, MAX_LIST } from './validate.ts';
 
 export type Verdict = 'ACCEPTED' | 'REJECTED';
 
 export interface Report {
-  /** The header's report id when it is an integer (even on a rejected report), else undefined. */
+  /** The header's report id when it is an integer (even on a rejected report), else undefined. A Number: above 2^53
+   * it is rounded; `exactId` is exact. */
   reportId: number | undefined;
+  /** The report id, exact (what the answer carries). */
+  exactId?: bigint;
   format: Format;
-  /** The decoded document (undefined when it did not decode). */
+  /** The decoded document (undefined when it did not decode, and on a redelivery). */
   doc: any;
   verdict: Verdict;
   errorCode?: string;
   errorMessage?: string;
-  /** When it was judged (epoch ms). */
+  /** When it was judged (epoch ms); a redelivery carries the time of the first verdict. */
   at: number;
+  /** A QoS 1 redelivery of a report already answered (same thing, id and payload): the same answer again. */
+  redelivery?: boolean;
 }
 
 export interface JudgeOptions {
   /** Seconds a thing must wait after an accepted report before the next; AWS throttles under 300. May be fractional. */
   minPeriod?: number;
-  /** Reports remembered per thing (default 20). */
+  /** Recent reports kept with their decoded documents, all things together (default 20). */
   keep?: number;
+  /** Things held in memory (default 10,000); past it, the thing that reported longest ago is forgotten. */
+  maxThings?: number;
   /** Entries allowed per list (default MAX_LIST). */
   maxList?: number;
   /** Clock in epoch ms (default Date.now), for tests. */
   now?: () => number;
+  /** Told the name of each thing evicted. */
+  onEvict?: (thing: string) => void;
+}
+
+/** An answer given, by the digest of the report it answered. */
+interface Answered {
+  digest: Buffer;
+  id: bigint;
+  verdict: Verdict;
+  errorCode?: string;
+  errorMessage?: string;
+  at: number;
 }
 
 interface Thing {
   lastId?: bigint;
   lastAt?: number;
-  reports: Report[];
+  /** The last ANSWERS_KEPT answers to reports with an id, oldest first. */
+  answers: Answered[];
 }
+
+/** Answers remembered per thing for redeliveries: a device has one report in flight, a few cover a retry burst. */
+const ANSWERS_KEPT = 4;
 
 export class Judge {
   readonly minPeriod: number;
   readonly keep: number;
+  readonly maxThings: number;
   readonly maxList: number;
   private readonly now: () => number;
+  private readonly onEvict: (thing: string) => void;
+  /** In order of last report, oldest first (a Map keeps insertion order: a report moves its thing to the end). */
   private readonly things = new Map<string, Thing>();
+  private readonly recent: (Report & { thing: string })[] = [];
 
   constructor(opts: JudgeOptions = {}) {
     this.minPeriod = opts.minPeriod ?? 300;
     this.keep = opts.keep ?? 20;
+    this.maxThings = opts.maxThings ?? 10_000;
     this.maxList = opts.maxList ?? MAX_LIST;
     this.now = opts.now ?? Date.now;
+    this.onEvict = opts.onEvict ?? (() => {});
     if (!(this.minPeriod >= 0)) throw new RangeError('minPeriod is seconds, 0 or more');
-    if (!(Number.isInteger(this.keep) && this.keep >= 1)) throw new RangeError('keep is a count, 1 or more');
+    if (!(Number.isInteger(this.keep) && this.keep >= 0)) throw new RangeError('keep is a count, 0 or more');
+    if (!(Number.isInteger(this.maxThings) && this.maxThings >= 1)) throw new RangeError('maxThings is a count, 1 or more');
   }
 
-  /** Judges one report published by `thing` in `format`, remembers it and returns it. */
+  /** Judges one report published by `thing` in `format`, remembers what it must and returns the verdict. */
   judge(thing: string, format: Format, payload: Uint8Array): Report {
     const at = this.now();
-    const t = this.thing(thing);
     let doc: unknown;
-    let reportId: number | undefined;
-    let report: Report;
+    let exactId: bigint | undefined;
+    let undecodable: ReportError | undefined;
     try {
       doc = decodeReport(payload, format);
-      reportId = peekReportId(doc);
-      const badName = thingNameError(thing);
-      if (badName) throw new ReportError(ErrorCode.InvalidPayload, badName);
+      exactId = peekReportId(doc);
+    } catch (err) {
+      if (!(err instanceof ReportError)) throw err;
+      undecodable = err;
+    }
+    // nothing is kept for a name that fails validation: no state, no recent report
+    const badName = thingNameError(thing);
+    if (badName) return report(new ReportError(ErrorCode.InvalidPayload, badName));
+    const t = this.thing(thing);
+    const digest = exactId === undefined ? undefined : createHash('sha256').update(payload).digest().subarray(0, 16);
+    const seen = digest && t.answers.find((a) => a.id === exactId && a.digest.equals(digest));
+    if (seen) return { ...report(seen.errorCode ? new ReportError(seen.errorCode as ErrorCode, seen.errorMessage!) : undefined), at: seen.at, doc: undefined, redelivery: true };
+    let r: Report;
+    try {
+      if (undecodable) throw undecodable;
       // Throttling comes before the schema, as a rate limit would; only accepted reports count.
       if (t.lastAt !== undefined && at - t.lastAt < this.minPeriod * 1000) {
         const since = ((at - t.lastAt) / 1000).toFixed(3).replace(/\.?0+$/, '');
@@ -77,29 +125,49 @@ export class Judge {
       }
       t.lastId = id;
       t.lastAt = at;
-      report = { reportId, format, doc, verdict: 'ACCEPTED', at };
+      r = report();
     } catch (err) {
       if (!(err instanceof ReportError)) throw err;
-      report = { reportId, format, doc, verdict: 'REJECTED', errorCode: err.code, errorMessage: err.message, at };
+      r = report(err);
     }
-    t.reports.push(report);
-    if (t.reports.length > this.keep) t.reports.shift();
-    return report;
+    if (digest) {
+      t.answers.push({ digest, id: exactId!, verdict: r.verdict, errorCode: r.errorCode, errorMessage: r.errorMessage, at });
+      if (t.answers.length > ANSWERS_KEPT) t.answers.shift();
+    }
+    if (this.keep > 0) {
+      this.recent.push({ thing, ...r });
+      if (this.recent.length > this.keep) this.recent.shift();
+    }
+    return r;
+
+    function report(err?: ReportError): Report {
+      const r: Report = { reportId: exactId === undefined ? undefined : Number(exactId), format, doc, verdict: err ? 'REJECTED' : 'ACCEPTED', at };
+      if (exactId !== undefined) r.exactId = exactId;
+      if (err) Object.assign(r, { errorCode: err.code, errorMessage: err.message });
+      return r;
+    }
   }
 
-  /** The thing's most recent reports, oldest first (a copy). */
+  /** The thing's reports among the most recent (`keep` of all things), oldest first. */
   reports(thing: string): Report[] {
-    return [...(this.things.get(thing)?.reports ?? [])];
+    return this.recent.filter((r) => r.thing === thing).map(({ thing: _, ...r }) => r);
   }
 
-  /** Every thing that has published a report. */
+  /** The things held in memory, the one that reported longest ago first. */
   thingNames(): string[] {
     return [...this.things.keys()];
   }
 
   private thing(name: string): Thing {
     let t = this.things.get(name);
-    if (!t) this.things.set(name, (t = { reports: [] }));
+    if (t) this.things.delete(name);
+    else t = { answers: [] };
+    this.things.set(name, t);
+    if (this.things.size > this.maxThings) {
+      const oldest = this.things.keys().next().value!;
+      this.things.delete(oldest);
+      this.onEvict(oldest);
+    }
     return t;
   }
 }
@@ -108,14 +176,15 @@ export class Judge {
  * statusDetails {ErrorCode, ErrorMessage} when rejected, timestamp in epoch ms. */
 export function responseBody(thing: string, r: Report): Record<string, unknown> {
   const body: Record<string, unknown> = { thingName: thing };
-  if (r.reportId !== undefined) body.reportId = r.reportId;
+  if (r.exactId !== undefined) body.reportId = Number.isSafeInteger(Number(r.exactId)) ? Number(r.exactId) : r.exactId;
+  else if (r.reportId !== undefined) body.reportId = r.reportId;
   body.status = r.verdict;
   if (r.verdict === 'REJECTED') body.statusDetails = { ErrorCode: r.errorCode, ErrorMessage: r.errorMessage };
   body.timestamp = r.at;
   return body;
 }
 
-/** A response in the report's own format. */
+/** A response in the report's own format (a report id beyond 2^53 written exactly in both). */
 export function encodeResponse(body: Record<string, unknown>, format: Format): Buffer {
-  return Buffer.from(format === 'json' ? JSON.stringify(body) : cborg.encode(body));
+  return Buffer.from(format === 'json' ? stringifyJson(body)! : cborg.encode(body));
 }

@@ -4,31 +4,50 @@
 //
 //   const svc = await startService({ port: 0, minPeriod: 5 });   // svc.url: mqtt://127.0.0.1:PORT
 //   svc.on('verdict', (v) => console.log(v.thing, v.reportId, v.verdict, v.errorCode));
-//   svc.reports('my-thing');                                      // the last 20, decoded, with their verdicts
+//   svc.reports('my-thing');                                      // among the last 20 of all things, decoded
 //   await svc.close();
+//
+// Exposed to a fleet: `tls` (mutual TLS, a device's certificate CN is its thing name), or an attached mosquitto
+// with the configuration in broker/mosquitto/. Attached, the collector keeps a persistent session (fixed client
+// id, clean session off, QoS 1) so that what the broker queued while it was away is delivered when it is back.
 import { EventEmitter } from 'node:events';
-import { createServer, type Server, type Socket, type AddressInfo } from 'node:net';
-import { randomBytes } from 'node:crypto';
-import mqtt, { type MqttClient } from 'mqtt';
-import { Aedes } from 'aedes';
+import { isIP, type Socket } from 'node:net';
+import { readFileSync } from 'node:fs';
+import mqtt, { MqttClient, type IClientOptions } from 'mqtt';
 import { Judge, responseBody, encodeResponse, type Report } from './judge.ts';
 import { REPORT_FILTERS, matchReportTopic, responseTopic } from './topics.ts';
+import { thingNameError } from './validate.ts';
+import { embeddedBroker, type Access, type TlsFiles } from './broker/embedded.ts';
 
 export type { Report } from './judge.ts';
+export type { Access, TlsFiles } from './broker/embedded.ts';
 
 export interface ServiceOptions {
   /** Address of the embedded broker (default 127.0.0.1). */
   host?: string;
   /** Port of the embedded broker; 0 (the default) for a free one. */
   port?: number;
+  /** Mutual TLS on the embedded broker: devices show a certificate signed by caFile whose CN is their thing name
+   * and client id. */
+  tls?: TlsFiles;
+  /** Without `tls`: 'open' (the default; development, loopback only: any client, any topic, answers from the
+   * service only) or 'thing' (a client acts only as the thing its client id names). */
+  access?: Access;
   /** Seconds a thing waits after an accepted report before the next (default 300, as AWS throttles); fractional ok. */
   minPeriod?: number;
-  /** mqtt://HOST:PORT of an external broker: no broker of our own, the collector attaches there. */
+  /** mqtt://HOST:PORT or mqtts://HOST:PORT of an external broker: no broker of our own, the collector attaches. */
   broker?: string;
+  /** The collector's client id on an external broker: fixed, so its persistent session survives (default
+   * 'defender-service'; with use_username_as_clientid, mosquitto takes the certificate's CN instead). */
+  clientId?: string;
+  /** Client certificate (CN: the collector's name in the ACL) and CA for an mqtts:// broker. */
+  brokerTls?: TlsFiles;
   /** One line per verdict and per problem (default: silent). */
   log?: (s: string) => void;
-  /** Reports remembered per thing (default 20). */
+  /** Recent reports remembered with their documents, all things together (default 20). */
   keep?: number;
+  /** Things held in memory (default 10,000); past it the one that reported longest ago is forgotten. */
+  maxThings?: number;
   /** Entries allowed per list (default 50). */
   maxList?: number;
 }
@@ -42,9 +61,9 @@ export interface Service extends EventEmitter {
   /** mqtt://HOST:PORT devices connect to. */
   readonly url: string;
   readonly port: number;
-  /** The thing's most recent reports, oldest first. */
+  /** The thing's reports among the `keep` most recent of all things, oldest first. */
   reports(thing: string): Report[];
-  /** Every thing that has reported. */
+  /** The things held in memory (at most maxThings), the one that reported longest ago first. */
   things(): string[];
   close(): Promise<void>;
   on(event: 'verdict', listener: (v: VerdictEvent) => void): this;
@@ -78,7 +97,7 @@ class DefenderService extends EventEmitter implements Service {
 
 export async function startService(opts: ServiceOptions = {}): Promise<Service> {
   const log = opts.log ?? (() => {});
-  const judge = new Judge({ minPeriod: opts.minPeriod, keep: opts.keep, maxList: opts.maxList });
+  const judge = new Judge({ minPeriod: opts.minPeriod, keep: opts.keep, maxList: opts.maxList, maxThings: opts.maxThings, onEvict: (t) => log(`[${t}] forgotten: more than ${judge.maxThings} things`) });
   const closers: (() => Promise<void>)[] = [];
   const shutdown = async () => {
     for (const c of closers.splice(0).reverse()) await c().catch((err) => log(`close: ${err.message}`));
@@ -86,17 +105,27 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
   try {
     let url: string;
     let port: number;
+    let client: MqttClient;
     if (opts.broker) {
       url = opts.broker;
-      port = Number(new URL(url).port) || 1883;
+      port = brokerPort(url);
+      client = await attach(url, opts);
     } else {
       const host = opts.host ?? '127.0.0.1';
-      const broker = await embeddedBroker(host, opts.port ?? 0);
+      const access = opts.access ?? 'open';
+      if (!opts.tls && access === 'open' && !isLoopback(host)) {
+        throw new Error(`an open broker on ${host} would let any client speak for any thing: give tls, or access 'thing', or a loopback host`);
+      }
+      const broker = await embeddedBroker({ host, port: opts.port ?? 0, tls: opts.tls, access });
       closers.push(broker.close);
       port = broker.port;
-      url = `mqtt://${host.includes(':') ? `[${host}]` : host}:${port}`;
+      url = `${opts.tls ? 'mqtts' : 'mqtt'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+      client = new MqttClient(() => broker.serviceStream(), { clientId: broker.serviceClientId, reconnectPeriod: 0, protocolVersion: 4, protocolId: 'MQTT', clean: true } as IClientOptions);
+      await new Promise<void>((resolve, reject) => {
+        client.once('connect', () => resolve());
+        client.once('error', reject);
+      });
     }
-    const client = await mqtt.connectAsync(url, { clientId: `defender-service-${process.pid}-${randomBytes(3).toString('hex')}`, reconnectPeriod: 1000, connectTimeout: 5000 }, false);
     closers.push(() => endClient(client));
     // a PUBACK then the answer, two small writes: without this the answer waits for the peer's delayed ACK
     const noDelay = () => (client.stream as Partial<Socket>).setNoDelay?.(true);
@@ -111,13 +140,21 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
       const r = judge.judge(m.thing, m.format, payload);
       const answer = responseTopic(m.thing, m.format, r.verdict === 'ACCEPTED' ? 'accepted' : 'rejected');
       client.publish(answer, encodeResponse(responseBody(m.thing, r), m.format), { qos: 1 }, (err) => {
-        if (err) log(`[${m.thing}] response to report ${r.reportId} not published: ${err.message}`);
+        if (err) log(`[${m.thing}] response to report ${r.exactId} not published: ${err.message}`);
       });
-      log(`[${m.thing}] report ${r.reportId ?? '(no id)'} (${m.format}): ${r.verdict}${r.errorCode ? ` ${r.errorCode}: ${r.errorMessage}` : ''}`);
-      svc.emit('verdict', { thing: m.thing, ...r });
+      const what = r.redelivery ? ' (redelivered, answered as before)' : '';
+      log(`[${m.thing}] report ${r.exactId ?? '(no id)'} (${m.format}): ${r.verdict}${r.errorCode ? ` ${r.errorCode}: ${r.errorMessage}` : ''}${what}`);
+      // a redelivery is not a new report, and a bad name is not a thing: neither is an event
+      if (!r.redelivery && !thingNameError(m.thing)) svc.emit('verdict', { thing: m.thing, ...r });
     });
     const granted = await client.subscribeAsync([...REPORT_FILTERS], { qos: 1 });
     if (granted.some((g) => g.qos !== 1)) throw new Error(`${url} refused the report topic subscriptions at QoS 1`);
+    // Again on every reconnect, even to a session the broker says it has: a broker restored from its last save
+    // (mosquitto after a crash) can hold the session without the subscription, and would never deliver again.
+    // (mqtt.js skips a topic it thinks it holds unless the map says `resubscribe`, as its own reconnect does; it
+    // deletes that key from the map, so a new map each time.)
+    const again = () => Object.fromEntries([...REPORT_FILTERS.map((f) => [f, { qos: 1 }]), ['resubscribe', true]]);
+    client.on('connect', () => client.subscribe(again(), (err) => err && log(`MQTT: resubscribe failed: ${err.message}`)));
     return svc;
   } catch (err) {
     await shutdown();
@@ -125,34 +162,30 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
   }
 }
 
-/** aedes on a TCP port; close() drops every connection still open. */
-async function embeddedBroker(host: string, port: number): Promise<{ port: number; close: () => Promise<void> }> {
-  const aedes = await Aedes.createBroker();
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((s) => {
-    sockets.add(s);
-    s.once('close', () => sockets.delete(s));
-    s.setNoDelay(true); // MQTT is small request/response packets: no Nagle wait on each answer
-    aedes.handle(s);
-  });
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
+}
+
+function brokerPort(url: string): number {
+  let u: URL;
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => resolve());
-    });
-  } catch (err) {
-    await new Promise<void>((r) => aedes.close(() => r()));
-    throw err;
+    u = new URL(url);
+  } catch {
+    throw new Error(`broker ${JSON.stringify(url)} is not a URL (mqtt://HOST:PORT or mqtts://HOST:PORT)`);
   }
-  return {
-    port: (server.address() as AddressInfo).port,
-    async close() {
-      await new Promise<void>((r) => aedes.close(() => r()));
-      const closed = new Promise<void>((r) => server.close(() => r()));
-      for (const s of sockets) s.destroy();
-      await closed;
-    },
-  };
+  if (u.protocol !== 'mqtt:' && u.protocol !== 'mqtts:') throw new Error(`broker ${url}: ${u.protocol} is not mqtt: or mqtts:`);
+  if (!u.hostname) throw new Error(`broker ${url} has no host`);
+  return Number(u.port) || (u.protocol === 'mqtts:' ? 8883 : 1883);
+}
+
+/** The collector's persistent session on an external broker; a clear one-line Error when it cannot be had. */
+async function attach(url: string, opts: ServiceOptions): Promise<MqttClient> {
+  const tls = opts.brokerTls && { ca: readFileSync(opts.brokerTls.caFile), cert: readFileSync(opts.brokerTls.certFile), key: readFileSync(opts.brokerTls.keyFile) };
+  try {
+    return await mqtt.connectAsync(url, { clientId: opts.clientId ?? 'defender-service', clean: false, reconnectPeriod: 250, connectTimeout: 5000, ...tls }, false);
+  } catch (err) {
+    throw new Error(`cannot attach to the MQTT broker at ${url}: ${(err as Error).message || (err as any).code || String(err)}`);
+  }
 }
 
 /** Ends the client, after its in-flight responses are acknowledged (2 s at most, and not if the broker is gone). */
@@ -161,5 +194,5 @@ async function endClient(client: MqttClient): Promise<void> {
   for (const deadline = Date.now() + 2000; client.connected && inFlight() && Date.now() < deadline; ) {
     await new Promise((r) => setTimeout(r, 10));
   }
-  await client.endAsync(!client.connected || inFlight());
+  await client.endAsync(true);
 }

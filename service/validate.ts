@@ -8,7 +8,9 @@
 //     https://docs.aws.amazon.com/iot-device-defender/latest/devguide/device-defender-troubleshoot.html
 //   custom metric names: https://docs.aws.amazon.com/iot/latest/apireference/API_CreateCustomMetric.html
 import * as cborg from 'cborg';
+import { isUtf8 } from 'node:buffer';
 import { isIPv4, isIPv6 } from 'node:net';
+import { parse as parseJson, isInteger } from 'lossless-json';
 import type { Format } from './topics.ts';
 // The tag names and the custom-metric rules are the device writer's (one table, one list of rules: docs/report-format.md).
 import { tagNames, customMetricError, MAX_LIST } from '../src/common/spec.ts';
@@ -36,8 +38,8 @@ export const VERSION = '1.0';
 /** AWS IoT Core's largest message payload, 128 KB (the guide gives no smaller one for reports). */
 export const MAX_PAYLOAD = 128 * 1024;
 export { MAX_LIST };
-/** Thing names: at most 128 bytes of UTF-8, no control characters (the troubleshooting guide). */
-export const MAX_THING_BYTES = 128;
+/** Thing names, as CreateThing takes them: 1 to 128 of [a-zA-Z0-9:_-]. */
+export const THING_NAME = /^[a-zA-Z0-9:_-]{1,128}$/;
 /** Counters are Java longs on the service side. */
 const MAX_LONG = 2n ** 63n - 1n;
 
@@ -50,15 +52,16 @@ export class ReportError extends Error {
   }
 }
 
-/** Decodes a report payload; throws ReportError (Malformed, or InvalidPayload when too large). */
+/** Decodes a report payload; throws ReportError (Malformed, or InvalidPayload when too large). JSON integers
+ * beyond 2^53 come out as exact bigints (as CBOR's do), and text must be valid UTF-8 in both formats. */
 export function decodeReport(payload: Uint8Array, format: Format): unknown {
   if (payload.length > MAX_PAYLOAD) throw new ReportError(ErrorCode.InvalidPayload, `Payload of ${payload.length} bytes, more than ${MAX_PAYLOAD}`);
   let doc: unknown;
   try {
     doc =
       format === 'json'
-        ? JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payload))
-        : cborg.decode(payload, { strict: true, rejectDuplicateMapKeys: true, allowUndefined: false, allowNaN: false, allowInfinity: false });
+        ? parseJson(new TextDecoder('utf-8', { fatal: true }).decode(payload), null, exactNumber)
+        : cborg.decode(payload, { ...CBOR_OPTIONS, tokenizer: new Utf8Tokenizer(payload) });
   } catch (err) {
     throw new ReportError(ErrorCode.Malformed, `Not a ${format.toUpperCase()} document: ${(err as Error).message}`);
   }
@@ -66,21 +69,41 @@ export function decodeReport(payload: Uint8Array, format: Format): unknown {
   return doc;
 }
 
+// the tokenizer is handed these whole (cborg adds its defaults only to the options of decode())
+const CBOR_OPTIONS = { strict: true, rejectDuplicateMapKeys: true, allowIndefinite: true, allowBigInt: true, allowUndefined: false, allowNaN: false, allowInfinity: false };
+
+/** A JSON number: a Number, or a bigint for an integer a Number cannot hold exactly. */
+function exactNumber(text: string): number | bigint {
+  const n = Number(text);
+  return isInteger(text) && !Number.isSafeInteger(n) ? BigInt(text) : n;
+}
+
+/** cborg's tokenizer, refusing a text string that is not UTF-8 (cborg decodes text leniently, to U+FFFD). */
+class Utf8Tokenizer extends cborg.Tokenizer {
+  constructor(data: Uint8Array) {
+    super(data, { ...CBOR_OPTIONS, retainStringBytes: true });
+  }
+  next(): cborg.Token {
+    const token = super.next();
+    if (token.type === cborg.Type.string && !isUtf8(token.byteValue!)) throw new Error('text string that is not UTF-8');
+    return token;
+  }
+}
+
 /** Why a thing name is refused, or undefined when it is fine. */
 export function thingNameError(thing: string): string | undefined {
   if (!thing) return 'Empty thing name';
-  if (Buffer.byteLength(thing, 'utf8') > MAX_THING_BYTES) return `Thing name longer than ${MAX_THING_BYTES} bytes`;
-  if (/\p{Cc}/u.test(thing)) return 'Thing name with a control character';
+  if (!THING_NAME.test(thing)) return 'Invalid thing name: 1 to 128 of a-z A-Z 0-9 : _ -';
   return undefined;
 }
 
-/** The report id as sent, when it is an integer (for the response even to a rejected report), else undefined. */
-export function peekReportId(doc: unknown): number | undefined {
+/** The report id as sent, exact, when it is an integer (for the response even to a rejected report), else undefined. */
+export function peekReportId(doc: unknown): bigint | undefined {
   if (!isMap(doc)) return undefined;
   const h = doc.header ?? doc.hed;
   const id = isMap(h) ? (h.report_id ?? h.rid) : undefined;
-  if (typeof id === 'bigint') return Number(id);
-  return Number.isSafeInteger(id) ? (id as number) : undefined;
+  if (typeof id === 'bigint') return id;
+  return Number.isSafeInteger(id) ? BigInt(id) : undefined;
 }
 
 export interface Checked {

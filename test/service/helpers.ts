@@ -1,7 +1,8 @@
 // Service test helpers: reports in both tag styles (the AWS guide's own examples), and a fake device (the npm mqtt
 // client) that publishes a report and waits for the service's answer on its accepted/rejected topics.
-import mqtt, { type MqttClient } from 'mqtt';
+import mqtt, { type MqttClient, type IClientOptions } from 'mqtt';
 import * as cborg from 'cborg';
+import { parse as parseJson, stringify as stringifyJson, isInteger } from 'lossless-json';
 
 export type Format = 'cbor' | 'json';
 
@@ -60,11 +61,17 @@ export function shortDoc(rid: number | unknown = 1530305228): any {
 }
 
 export function encode(doc: unknown, format: Format): Buffer {
-  return Buffer.from(format === 'json' ? JSON.stringify(doc) : cborg.encode(doc));
+  return Buffer.from(format === 'json' ? stringifyJson(doc)! : cborg.encode(doc));
 }
 
 export function decode(payload: Uint8Array, format: Format): any {
-  return format === 'json' ? JSON.parse(Buffer.from(payload).toString('utf8')) : cborg.decode(payload);
+  return format === 'json' ? parseJson(Buffer.from(payload).toString('utf8'), null, exactNumber) : cborg.decode(payload);
+}
+
+/** Integers beyond 2^53 as bigints (as cborg decodes them), other numbers as Numbers. */
+function exactNumber(text: string): number | bigint {
+  const n = Number(text);
+  return isInteger(text) && !Number.isSafeInteger(n) ? BigInt(text) : n;
 }
 
 export interface Answer {
@@ -82,10 +89,11 @@ export interface Device {
   close(): Promise<void>;
 }
 
-/** A device connected to `url` that reports as `thing` in `format`, subscribed to both answers first. */
-export async function device(url: string, thing: string, format: Format): Promise<Device> {
+/** A device connected to `url` that reports as `thing` in `format`, subscribed to both answers first. Its client id
+ * is the thing name (as on AWS IoT) unless `opts` says otherwise; `opts` adds TLS (ca, cert, key) and the like. */
+export async function device(url: string, thing: string, format: Format, opts: IClientOptions = {}): Promise<Device> {
   const base = `$aws/things/${thing}/defender/metrics/${format}`;
-  const client = await mqtt.connectAsync(url, { clientId: `test-${thing}-${Math.random().toString(16).slice(2)}`, reconnectPeriod: 0 }, false);
+  const client = await mqtt.connectAsync(url, { clientId: thing, reconnectPeriod: 0, ...opts }, false);
   (client.stream as any).setNoDelay?.(true); // no Nagle wait between a PUBACK and the next publish
   await client.subscribeAsync([base + '/accepted', base + '/rejected'], { qos: 1 });
   const waiting: ((a: Answer) => void)[] = [];
@@ -107,7 +115,7 @@ export async function device(url: string, thing: string, format: Format): Promis
       return answer;
     },
     async close() {
-      await client.endAsync();
+      await client.endAsync(!client.connected); // a closed connection's in-flight publish is never acknowledged
     },
   };
 }

@@ -2,7 +2,7 @@
 // increasing report ids, remembered reports) on a fake clock.
 import test from 'ava';
 import * as cborg from 'cborg';
-import { reportTopic, responseTopic, matchReportTopic, REPORT_FILTERS } from '../../service/topics.ts';
+import { reportTopic, responseTopic, matchReportTopic, matchResponseTopic, REPORT_FILTERS } from '../../service/topics.ts';
 import { decodeReport, validateReport, thingNameError, peekReportId, ReportError, MAX_PAYLOAD, MAX_LIST } from '../../service/validate.ts';
 import { Judge, responseBody, encodeResponse } from '../../service/judge.ts';
 import { longDoc, shortDoc, encode } from './helpers.ts';
@@ -47,10 +47,13 @@ test('topics: built and matched', (t) => {
   t.deepEqual(REPORT_FILTERS, ['$aws/things/+/defender/metrics/cbor', '$aws/things/+/defender/metrics/json']);
   t.deepEqual(matchReportTopic('$aws/things/dev-1/defender/metrics/json'), { thing: 'dev-1', format: 'json' });
   t.deepEqual(matchReportTopic(reportTopic('a:b_c-d', 'cbor')), { thing: 'a:b_c-d', format: 'cbor' });
+  t.deepEqual(matchReportTopic('$aws/things//defender/metrics/cbor'), { thing: '', format: 'cbor' }, 'an empty name, to be answered as invalid');
+  t.deepEqual(matchResponseTopic('$aws/things/dev-1/defender/metrics/json/rejected'), { thing: 'dev-1', format: 'json', status: 'rejected' });
+  t.is(matchResponseTopic('$aws/things/dev-1/defender/metrics/json'), null);
+  t.is(matchResponseTopic('$aws/things/dev-1/defender/metrics/json/other'), null);
   for (const other of [
     '$aws/things/dev-1/defender/metrics/json/accepted',
     '$aws/things/dev-1/defender/metrics/cbor/rejected',
-    '$aws/things//defender/metrics/cbor',
     '$aws/things/a/b/defender/metrics/cbor',
     '$aws/things/dev-1/defender/metrics/xml',
     '$aws/things/dev-1/shadow/update',
@@ -154,10 +157,10 @@ test('header: report id is a positive integer', (t) => {
 });
 
 test('peekReportId: the id as sent when it is an integer, for the response to a rejected report', (t) => {
-  t.is(peekReportId(shortDoc(12)), 12);
-  t.is(peekReportId(longDoc(13)), 13);
-  t.is(peekReportId(shortDoc(-4)), -4);
-  t.is(peekReportId(shortDoc(5n)), 5);
+  t.is(peekReportId(shortDoc(12)), 12n);
+  t.is(peekReportId(longDoc(13)), 13n);
+  t.is(peekReportId(shortDoc(-4)), -4n);
+  t.is(peekReportId(shortDoc(2n ** 63n - 1n)), 2n ** 63n - 1n, 'exact, beyond 2^53');
   t.is(peekReportId(shortDoc('12')), undefined);
   t.is(peekReportId(shortDoc(1.5)), undefined);
   t.is(peekReportId({ met: {} }), undefined);
@@ -300,16 +303,13 @@ test('custom metrics: a name to a one-entry list of number, number_list, string_
   t.regex(message({ hed: { rid: 1, v: '1.0' }, cmet: { m: { number: 0 } } }), /^Malformed metrics report: cmet\.m is a map, not a list of one value/);
 });
 
-test('thing names: 1..128 bytes of UTF-8, no control characters', (t) => {
+test('thing names: 1 to 128 of [a-zA-Z0-9:_-], as AWS IoT takes them', (t) => {
   t.is(thingNameError('dev-1'), undefined);
+  t.is(thingNameError('a:b_C-9'), undefined);
   t.is(thingNameError('x'.repeat(128)), undefined);
-  t.is(thingNameError('é'.repeat(64)), undefined);
-  t.truthy(thingNameError(''));
+  t.regex(thingNameError('')!, /Empty thing name/);
   t.truthy(thingNameError('x'.repeat(129)));
-  t.truthy(thingNameError('é'.repeat(65)), '130 bytes');
-  t.truthy(thingNameError('dev\u00001'));
-  t.truthy(thingNameError('dev\t1'));
-  t.truthy(thingNameError('dev\u007f'));
+  for (const bad of ['bad name é', 'é', 'dev.1', 'dev\u00001', 'dev\t1', 'dev\u007f', 'a+b', 'a#']) t.regex(thingNameError(bad)!, /Invalid thing name/, bad);
 });
 
 // --- the judge -------------------------------------------------------------------------------------------
@@ -320,8 +320,14 @@ function judge(minPeriod = 0, keep?: number) {
   return {
     j,
     tick: (ms: number) => (now += ms),
-    send: (rid: unknown, thing = 'dev-1', format: 'cbor' | 'json' = 'cbor') => j.judge(thing, format, encode(shortDoc(rid), format)),
+    /** A report; `variant` changes its payload, not its id (the same payload again is a redelivery). */
+    send: (rid: unknown, thing = 'dev-1', format: 'cbor' | 'json' = 'cbor', variant = 0) => j.judge(thing, format, encode(variantOf(shortDoc(rid), variant), format)),
   };
+}
+
+function variantOf(doc: any, variant: number): any {
+  if (variant) doc.cmet.MyMetricOfType_Number = [{ number: variant }];
+  return doc;
 }
 
 test('judge: accepted and rejected reports, with the decoded document, remembered per thing', (t) => {
@@ -344,14 +350,16 @@ test('judge: accepted and rejected reports, with the decoded document, remembere
 test('judge: report ids must increase per thing; a rejected report does not count', (t) => {
   const { send } = judge();
   t.is(send(10).verdict, 'ACCEPTED');
-  t.like(send(10), { verdict: 'REJECTED', errorCode: 'InvalidPayload', reportId: 10 });
+  t.like(send(10, 'dev-1', 'cbor', 2), { verdict: 'REJECTED', errorCode: 'InvalidPayload', reportId: 10 });
   t.like(send(9), { verdict: 'REJECTED', errorCode: 'InvalidPayload' });
-  t.regex(send(9).errorMessage!, /report_id 9 is not greater than 10/);
+  t.regex(send(9, 'dev-1', 'cbor', 3).errorMessage!, /report_id 9 is not greater than 10/);
   t.is(send('11').verdict, 'REJECTED');
   t.is(send(11).verdict, 'ACCEPTED', 'the rejected "11" did not move the last id');
   t.is(send(5, 'dev-2').verdict, 'ACCEPTED', 'each thing has its own ids');
   t.is(send(2n ** 60n + 1n, 'dev-3').verdict, 'ACCEPTED');
   t.is(send(2n ** 60n, 'dev-3').verdict, 'REJECTED', 'exact above 2^53 (CBOR)');
+  t.is(send(2n ** 53n, 'dev-4', 'json').verdict, 'ACCEPTED');
+  t.like(send(2n ** 53n + 1n, 'dev-4', 'json'), { verdict: 'ACCEPTED', exactId: 2n ** 53n + 1n }, 'exact above 2^53 (JSON)');
   t.is(send(12, 'dev-1', 'json').verdict, 'ACCEPTED', 'one sequence across both formats');
 });
 
@@ -363,7 +371,7 @@ test('judge: throttled under minPeriod after the last accepted report', (t) => {
   t.like(r, { verdict: 'REJECTED', errorCode: 'Throttled', reportId: 2 });
   t.regex(r.errorMessage!, /299\.999 s after the last accepted report, 300 s at least/);
   tick(1);
-  t.is(send(2).verdict, 'ACCEPTED', 'exactly minPeriod later');
+  t.is(send(2, 'dev-1', 'cbor', 2).verdict, 'ACCEPTED', 'exactly minPeriod later');
   t.is(send(3, 'dev-2').verdict, 'ACCEPTED', 'per thing');
   tick(300_000);
   t.is(send(4).verdict, 'ACCEPTED');
@@ -374,27 +382,43 @@ test('judge: a throttled report is throttled before its document is looked at; a
   t.is(send(1).verdict, 'ACCEPTED');
   t.is(j.judge('dev-1', 'cbor', encode({ hed: { rid: 2, v: '9.9' }, met: {} }, 'cbor')).errorCode, 'Throttled');
   tick(500);
-  t.is(j.judge('dev-1', 'cbor', encode({ hed: { rid: 2, v: '9.9' }, met: {} }, 'cbor')).errorCode, 'InvalidPayload');
+  t.is(j.judge('dev-1', 'cbor', encode({ hed: { rid: 2, v: '9.8' }, met: {} }, 'cbor')).errorCode, 'InvalidPayload');
   t.is(send(2).verdict, 'ACCEPTED', 'right after a rejected report');
 });
 
-test('judge: bad thing names are rejected', (t) => {
+test('judge: a bad thing name is rejected and leaves nothing behind', (t) => {
   const { j } = judge();
   t.like(j.judge('x'.repeat(129), 'json', encode(longDoc(1), 'json')), { verdict: 'REJECTED', errorCode: 'InvalidPayload', reportId: 1 });
-  t.like(j.judge('dev\u0001', 'json', encode(longDoc(1), 'json')), { verdict: 'REJECTED', errorCode: 'InvalidPayload' });
+  t.like(j.judge('bad name é', 'json', encode(longDoc(1), 'json')), { verdict: 'REJECTED', errorCode: 'InvalidPayload', errorMessage: 'Invalid thing name: 1 to 128 of a-z A-Z 0-9 : _ -' });
+  t.like(j.judge('', 'cbor', encode(shortDoc(1), 'cbor')), { verdict: 'REJECTED', errorCode: 'InvalidPayload', errorMessage: 'Empty thing name' });
+  t.like(j.judge('', 'cbor', new Uint8Array([0xff])), { verdict: 'REJECTED', errorCode: 'InvalidPayload', errorMessage: 'Empty thing name' });
+  t.deepEqual(j.thingNames(), []);
+  t.deepEqual(j.reports(''), []);
 });
 
-test('judge: the last 20 reports are kept per thing (or `keep`)', (t) => {
+test('judge: a redelivery (same thing, id and payload) gets its first answer; a new payload under a used id is rejected', (t) => {
+  const { send, tick } = judge(1);
+  const first = send(1);
+  tick(10);
+  t.deepEqual(send(1), { ...first, doc: undefined, redelivery: true }, 'ACCEPTED again, same timestamp, not throttled');
+  t.like(send(1, 'dev-1', 'cbor', 2), { verdict: 'REJECTED', errorCode: 'Throttled' });
+  tick(1000);
+  const other = send(1, 'dev-1', 'cbor', 3);
+  t.like(other, { verdict: 'REJECTED', errorCode: 'InvalidPayload', redelivery: undefined });
+  t.like(send(1, 'dev-1', 'cbor', 3), { verdict: 'REJECTED', errorMessage: other.errorMessage, at: other.at, redelivery: true }, 'a rejection is repeated too');
+  t.like(send(1, 'dev-2'), { verdict: 'ACCEPTED', redelivery: undefined }, 'per thing');
+});
+
+test('judge: documents are kept for the `keep` most recent reports of all things, 20 by default', (t) => {
   const { j, send } = judge();
-  for (let i = 1; i <= 25; i++) send(i);
-  const kept = j.reports('dev-1');
-  t.is(kept.length, 20);
+  for (let i = 1; i <= 15; i++) send(i, 'dev-1');
+  for (let i = 1; i <= 10; i++) send(i, 'dev-2');
   t.deepEqual(
-    kept.map((r) => r.reportId),
-    Array.from({ length: 20 }, (_, i) => i + 6),
+    j.reports('dev-1').map((r) => r.reportId),
+    [6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
   );
-  kept.pop();
-  t.is(j.reports('dev-1').length, 20, 'a copy');
+  t.is(j.reports('dev-2').length, 10);
+  t.deepEqual(j.reports('dev-2')[9].doc, shortDoc(10));
   const small = judge(0, 3);
   for (let i = 1; i <= 5; i++) small.send(i);
   t.deepEqual(
@@ -402,14 +426,29 @@ test('judge: the last 20 reports are kept per thing (or `keep`)', (t) => {
     [3, 4, 5],
   );
   t.throws(() => new Judge({ minPeriod: -1 }));
-  t.throws(() => new Judge({ keep: 0 }));
+  t.throws(() => new Judge({ keep: -1 }));
+  t.throws(() => new Judge({ maxThings: 0 }));
+});
+
+test('judge: at most maxThings things, the one silent longest forgotten first', (t) => {
+  const evicted: string[] = [];
+  const j = new Judge({ minPeriod: 0, maxThings: 3, onEvict: (x) => evicted.push(x) });
+  const send = (thing: string, rid: number) => j.judge(thing, 'cbor', encode(shortDoc(rid), 'cbor'));
+  send('a', 1);
+  send('b', 1);
+  send('c', 1);
+  send('a', 2);
+  send('d', 1);
+  t.deepEqual(j.thingNames(), ['c', 'a', 'd']);
+  t.deepEqual(evicted, ['b']);
+  t.is(send('a', 2).redelivery, true, 'a held thing keeps its answers');
 });
 
 test('responses: AWS field names, in the report format', (t) => {
   const { send, j } = judge();
   const a = send(7);
   t.deepEqual(responseBody('dev-1', a), { thingName: 'dev-1', reportId: 7, status: 'ACCEPTED', timestamp: a.at });
-  const r = send(7);
+  const r = send(7, 'dev-1', 'cbor', 2);
   t.deepEqual(responseBody('dev-1', r), {
     thingName: 'dev-1',
     reportId: 7,

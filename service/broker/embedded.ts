@@ -1,0 +1,144 @@
+// The embedded broker: aedes on a TCP port, plain or mutual TLS, with each client's identity checked in aedes's
+// authenticate / authorizePublish / authorizeSubscribe hooks against policy.ts. The collector's own connection is
+// in process (a duplex pair, never a port), so no credential exists that a device could steal.
+//
+// Identity:
+//   tls      the client certificate, signed by the CA file, is the identity: its CN is the thing name, and the
+//            client id must be that name (as an AWS IoT policy on iot:Connect with ${iot:Connection.Thing.ThingName}).
+//            A second connection with the same id shows the same certificate, so it replaces the first, as on AWS.
+//   'thing'  plain MQTT: the client id is the thing name. Nothing proves it, so a second connection with a client id
+//            already connected is refused (the first keeps its session; after a half-open drop the device gets in
+//            once its keepalive has run out).
+//   'open'   plain MQTT on loopback, for development: any client, any topic, but answers come from the service only.
+import { createServer, type Server, type Socket, type AddressInfo } from 'node:net';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import { readFileSync } from 'node:fs';
+import { duplexPair, type Duplex } from 'node:stream';
+import { randomBytes } from 'node:crypto';
+import { Aedes, type Client, type AuthenticateError } from 'aedes';
+import { mayPublish, maySubscribe, type Identity } from './policy.ts';
+
+export type Access = 'open' | 'thing';
+
+export interface TlsFiles {
+  /** PEM CA that signs the devices' certificates. */
+  caFile: string;
+  /** PEM server certificate and key. */
+  certFile: string;
+  keyFile: string;
+}
+
+export interface EmbeddedOptions {
+  host: string;
+  port: number;
+  /** Mutual TLS: only clients with a certificate signed by caFile, whose CN is their client id. */
+  tls?: TlsFiles;
+  /** Without TLS: 'open' (development) or 'thing' (the client id is the thing name). */
+  access: Access;
+}
+
+export interface Embedded {
+  port: number;
+  /** The collector's connection, in process. */
+  serviceStream(): Duplex;
+  /** The collector's client id (random: no device can take it over). */
+  serviceClientId: string;
+  close(): Promise<void>;
+}
+
+/** MQTT CONNACK return codes (3.1.1). */
+const enum Connack {
+  IdentifierRejected = 2,
+  NotAuthorized = 5,
+}
+
+function refuse(message: string, returnCode: Connack): AuthenticateError {
+  return Object.assign(new Error(message), { returnCode: returnCode as number }) as AuthenticateError;
+}
+
+export async function embeddedBroker(opts: EmbeddedOptions): Promise<Embedded> {
+  const trusted = new WeakSet<object>();
+  const identities = new WeakMap<Client, Identity>();
+  /** Who holds each client id now (a takeover replaces it before the old client's disconnect arrives). */
+  const connected = new Map<string, Client>();
+  const serviceClientId = `defender-service-${randomBytes(6).toString('hex')}`;
+  const mode: 'tls' | Access = opts.tls ? 'tls' : opts.access;
+
+  const aedes = await Aedes.createBroker({
+    authenticate(client, _username, _password, done) {
+      const id = client.id;
+      if (trusted.has(client.conn) && id === serviceClientId) {
+        identities.set(client, { role: 'service' });
+        return done(null, true);
+      }
+      if (id === serviceClientId) return done(refuse('the service client id', Connack.IdentifierRejected), false);
+      if (mode === 'open') {
+        identities.set(client, { role: 'open' });
+        return done(null, true);
+      }
+      if (mode === 'tls') {
+        const cn = (client.conn as TLSSocket).getPeerCertificate?.()?.subject?.CN;
+        if (!cn || cn !== id) return done(refuse(`client id ${JSON.stringify(id)} is not the certificate's CN ${JSON.stringify(cn)}`, Connack.NotAuthorized), false);
+      } else if (connected.has(id)) {
+        return done(refuse(`client id ${JSON.stringify(id)} already connected`, Connack.IdentifierRejected), false);
+      }
+      identities.set(client, { role: 'thing', thing: id });
+      done(null, true);
+    },
+    authorizePublish(client, packet, done) {
+      const who = client && identities.get(client);
+      done(who && mayPublish(who, packet.topic) ? null : new Error(`not allowed to publish on ${packet.topic}`));
+    },
+    authorizeSubscribe(client, sub, done) {
+      const who = identities.get(client);
+      done(null, who && maySubscribe(who, sub.topic) ? sub : null);
+    },
+  });
+  aedes.on('clientReady', (client) => connected.set(client.id, client));
+  aedes.on('clientDisconnect', (client) => {
+    if (connected.get(client.id) === client) connected.delete(client.id);
+  });
+
+  const sockets = new Set<Socket>();
+  const accept = (s: Socket) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+    s.setNoDelay(true); // MQTT is small request/response packets: no Nagle wait on each answer
+    aedes.handle(s);
+  };
+  const server: Server = opts.tls
+    ? createTlsServer(
+        { ca: readFileSync(opts.tls.caFile), cert: readFileSync(opts.tls.certFile), key: readFileSync(opts.tls.keyFile), requestCert: true, rejectUnauthorized: true },
+        accept,
+      ).on('tlsClientError', () => {}) // a client without a good certificate: its handshake fails, nothing else to do
+    : createServer(accept);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(opts.port, opts.host, () => resolve());
+    });
+  } catch (err) {
+    await new Promise<void>((r) => aedes.close(() => r()));
+    throw err;
+  }
+  const pairs = new Set<Duplex>();
+  return {
+    port: (server.address() as AddressInfo).port,
+    serviceClientId,
+    serviceStream() {
+      const [ours, theirs] = duplexPair();
+      trusted.add(theirs);
+      pairs.add(theirs);
+      theirs.once('close', () => pairs.delete(theirs));
+      aedes.handle(theirs);
+      return ours;
+    },
+    async close() {
+      await new Promise<void>((r) => aedes.close(() => r()));
+      const closed = new Promise<void>((r) => server.close(() => r()));
+      for (const s of sockets) s.destroy();
+      for (const p of pairs) p.destroy();
+      await closed;
+    },
+  };
+}
