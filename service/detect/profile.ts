@@ -163,7 +163,7 @@ function criteriaOf(b: Record<string, any>, at: string, type: MetricType, custom
     unknownFields(c.statisticalThreshold, new Set(['statistic']), sAt, warnings);
     if (c.value !== undefined) throw new ProfileError(`${at}.criteria.value`, 'is given beside statisticalThreshold: use one');
     out.statistic = s;
-    out.percentile = Number(s.slice(1)) / 100;
+    out.percentile = Number((Number(s.slice(1)) / 100).toFixed(6)); // p99.9 -> 0.999, not 0.9990000000000001
     return out;
   }
   const vAt = `${at}.criteria.value`;
