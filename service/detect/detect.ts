@@ -12,7 +12,6 @@
 // transaction per report, so a restarted service or a second collector continues the counting.
 import { EventEmitter } from 'node:events';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { dirname, resolve } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { loadProfile, parseProfile, type Behavior, type Profile } from './profile.ts';
 import { readMetrics, type MetricValue } from './metrics.ts';
@@ -105,10 +104,7 @@ class DetectImpl extends EventEmitter implements Detect {
   async loadProfile(p: string | Record<string, unknown>): Promise<Profile> {
     const profile = typeof p === 'string' ? loadProfile(p) : parseProfile(p);
     for (const w of profile.warnings) this.log(`profile ${profile.name}: ${w}`);
-    const doc = { ...profile.raw };
-    // the store keeps the group file's absolute name: another process reads it from elsewhere
-    if (typeof doc.thingGroupFile === 'string') doc.thingGroupFile = resolve(typeof p === 'string' ? dirname(resolve(p)) : process.cwd(), doc.thingGroupFile);
-    await this.store.putProfile(profile.name, doc);
+    await this.store.putProfile(profile.name, profile.stored);
     await this.refreshProfiles();
     return profile;
   }

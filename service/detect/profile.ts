@@ -70,6 +70,8 @@ export interface Profile {
   things?: Set<string>;
   /** The profile as written. */
   raw: Record<string, unknown>;
+  /** As the store keeps it: as written, but a thingGroupFile made absolute (another process reads it). */
+  stored: Record<string, unknown>;
   /** Unknown fields and other things kept but not acted on. */
   warnings: string[];
 }
@@ -266,7 +268,8 @@ export function parseProfile(doc: unknown, baseDir = process.cwd()): Profile {
       if (t) things.add(t);
     }
   }
-  return { name, behaviors, things, raw: doc, warnings };
+  const stored = typeof doc.thingGroupFile === 'string' ? { ...doc, thingGroupFile: resolve(baseDir, doc.thingGroupFile) } : doc;
+  return { name, behaviors, things, raw: doc, stored, warnings };
 }
 
 /** Reads and checks a profile file (JSON). */

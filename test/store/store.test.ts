@@ -22,7 +22,7 @@ test.after.always(async () => {
 
 type Open = (opts?: StoreOptions) => Promise<Store>;
 
-const backends: [string, Open][] = [
+const backends: ['sqlite' | 'postgres', Open][] = [
   ['sqlite', async (opts) => openSqlite(join(mkdtempSync(join(tmpdir(), 'store-')), 'defender.db'), { pruneEveryMs: 0, ...opts })],
   [
     'postgres',
