@@ -65,7 +65,8 @@ export interface Detect extends EventEmitter {
 }
 
 interface Threshold {
-  value: number | undefined;
+  /** Shared by the reports that ask while it is being computed. */
+  value: Promise<number | undefined>;
   at: number;
 }
 
@@ -154,9 +155,15 @@ class DetectImpl extends EventEmitter implements Detect {
     if (t && now - t.at < ttl) return t.value;
     // the window: durationSeconds, or (without one) the retention: each thing's latest datapoint counts
     const since = now - (b.criteria!.durationSeconds ?? this.store.retentionDays * 86_400) * 1000;
-    const value = await this.store.percentile(p.name, b.name, b.criteria!.percentile!, since);
+    const value = this.store.percentile(p.name, b.name, b.criteria!.percentile!, since);
     this.thresholds.set(key, { value, at: now });
-    return value;
+    const v = await value.catch((err) => {
+      this.thresholds.delete(key);
+      throw err;
+    });
+    // no fleet data yet: ask again at the next report rather than wait a whole refresh
+    if (v === undefined && this.thresholds.get(key)?.value === value) this.thresholds.delete(key);
+    return v;
   }
 
   private async evaluate(v: AcceptedReport): Promise<AlertMessage[]> {

@@ -57,10 +57,23 @@ function setOf(c: Criteria): BlockList | Set<string | number> {
   return s;
 }
 
+/** Addresses already checked against a BlockList (check() builds a SocketAddress each time: slow per report, and
+ * a fleet's devices talk to few addresses). Bounded: cleared when full. */
+const checked = new WeakMap<BlockList, Map<string, boolean>>();
+const CHECKED_MAX = 10_000;
+
 function has(s: BlockList | Set<string | number>, x: string | number): boolean {
   if (s instanceof Set) return s.has(x);
-  const v6 = String(x).includes(':');
-  return s.check(String(x), v6 ? 'ipv6' : 'ipv4');
+  const addr = String(x);
+  let memo = checked.get(s);
+  if (!memo) checked.set(s, (memo = new Map()));
+  let r = memo.get(addr);
+  if (r === undefined) {
+    r = s.check(addr, addr.includes(':') ? 'ipv6' : 'ipv4');
+    if (memo.size >= CHECKED_MAX) memo.clear();
+    memo.set(addr, r);
+  }
+  return r;
 }
 
 /** Whether a value meets the criteria (is normal). */

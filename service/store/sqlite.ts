@@ -1,5 +1,5 @@
 // The SQLite store (better-sqlite3): one file, created on first open, WAL journal. better-sqlite3 is synchronous,
-// so a thing's read-evaluate-write is one transaction no other report can enter.
+// so a thing's read-evaluate-write runs with nothing else in between.
 import Database from 'better-sqlite3';
 import { DAY, emptyState, retentionOf, type Commit, type Store, type StoreOptions, type Violation } from './store.ts';
 import type { ThingState } from '../detect/evaluate.ts';
@@ -16,8 +16,8 @@ CREATE TABLE IF NOT EXISTS reports (
   report_id INTEGER NOT NULL,
   at INTEGER NOT NULL,
   metrics TEXT NOT NULL,
-  PRIMARY KEY (thing, report_id)
-) WITHOUT ROWID;
+  UNIQUE (thing, report_id)
+);
 CREATE INDEX IF NOT EXISTS reports_at ON reports (at);
 CREATE TABLE IF NOT EXISTS violations (
   id TEXT PRIMARY KEY,
@@ -90,7 +90,7 @@ export function openSqlite(file: string, opts: StoreOptions = {}): Store {
     count: db.prepare('SELECT count(*) FROM samples WHERE profile = ? AND behavior = ? AND at >= ?').pluck(),
     nth: db.prepare('SELECT value FROM samples WHERE profile = ? AND behavior = ? AND at >= ? ORDER BY value LIMIT 1 OFFSET ?').pluck(),
   };
-  const update = db.transaction((thing: string, evaluate: (s: ThingState) => Commit | null): Commit | null => {
+  const updateOne = db.transaction((thing: string, evaluate: (s: ThingState) => Commit | null): Commit | null => {
     const raw = q.getThing.get(thing) as string | undefined;
     const c = evaluate(raw ? JSON.parse(raw) : emptyState());
     if (!c) return null;
@@ -107,6 +107,38 @@ export function openSqlite(file: string, opts: StoreOptions = {}): Store {
     for (const x of c.samples) q.sample.run(x.profile, x.behavior, thing, x.at, x.value);
     return c;
   });
+  // Group commit: the updates asked for in one turn of the event loop share one transaction (each in a savepoint of
+  // its own, so one that throws takes only itself back). A commit writes every page it touched to the WAL; reports
+  // of many things touch many of the same index pages, so a batch costs far less than as many commits.
+  let queue: { thing: string; evaluate: (s: ThingState) => Commit | null; resolve: (c: Commit | null) => void; reject: (e: unknown) => void }[] = [];
+  const flush = () => {
+    const batch = queue;
+    queue = [];
+    const results: ({ ok: Commit | null } | { err: unknown })[] = [];
+    db.transaction(() => {
+      for (const u of batch) {
+        try {
+          results.push({ ok: updateOne(u.thing, u.evaluate) });
+        } catch (err) {
+          results.push({ err });
+        }
+      }
+    })();
+    batch.forEach((u, i) => {
+      const r = results[i];
+      if ('ok' in r) u.resolve(r.ok);
+      else u.reject(r.err);
+    });
+  };
+  const flushSafely = () => {
+    const batch = queue;
+    try {
+      flush();
+    } catch (err) {
+      // the commit itself failed (disk full, ...): every update of the batch failed with it
+      for (const u of batch) u.reject(err);
+    }
+  };
   const pruneTx = db.transaction((cutoff: number) => {
     let n = db.prepare('DELETE FROM reports WHERE at < ?').run(cutoff).changes;
     n += db.prepare('DELETE FROM violations WHERE ended_at IS NOT NULL AND ended_at < ?').run(cutoff).changes;
@@ -122,8 +154,12 @@ export function openSqlite(file: string, opts: StoreOptions = {}): Store {
   return {
     kind: 'sqlite',
     retentionDays,
-    async update(thing, evaluate) {
-      return update(thing, evaluate);
+    update(thing, evaluate) {
+      if (closed) return Promise.reject(new Error('store closed'));
+      return new Promise((resolve, reject) => {
+        queue.push({ thing, evaluate, resolve, reject });
+        if (queue.length === 1) setImmediate(flushSafely);
+      });
     },
     async percentile(profile, behavior, p, since) {
       const n = q.count.get(profile, behavior, since) as number;
@@ -169,6 +205,7 @@ export function openSqlite(file: string, opts: StoreOptions = {}): Store {
       if (closed) return;
       closed = true;
       if (timer) clearInterval(timer);
+      if (queue.length) flushSafely();
       db.close();
     },
   };
