@@ -97,24 +97,39 @@ export async function openPostgres(url: string, opts: StoreOptions & { poolSize?
     kind: 'postgres',
     retentionDays,
     async update(thing, evaluate) {
+      // 4 round trips in the common case: BEGIN, the locked read, one statement for every write, COMMIT
       const c = await pool.connect();
       try {
         await c.query('BEGIN');
-        await c.query("INSERT INTO things (thing, state) VALUES ($1, '{\"b\":{}}') ON CONFLICT (thing) DO NOTHING", [thing]);
-        const { rows } = await c.query('SELECT state FROM things WHERE thing = $1 FOR UPDATE', [thing]);
+        let { rows } = await c.query('SELECT state FROM things WHERE thing = $1 FOR UPDATE', [thing]);
+        if (!rows.length) {
+          // a new thing: make its row, then lock it (another collector may have made it meanwhile)
+          await c.query("INSERT INTO things (thing, state) VALUES ($1, '{\"b\":{}}') ON CONFLICT (thing) DO NOTHING", [thing]);
+          ({ rows } = await c.query('SELECT state FROM things WHERE thing = $1 FOR UPDATE', [thing]));
+        }
         const commit: Commit | null = evaluate(rows[0]?.state ?? emptyState());
         if (!commit) {
           await c.query('ROLLBACK');
           return null;
         }
         const s = commit.state;
-        await c.query('UPDATE things SET last_report_id = $2, last_at = $3, state = $4 WHERE thing = $1', [thing, s.lastReportId ?? null, s.lastAt ?? null, JSON.stringify(s)]);
-        await c.query('INSERT INTO reports (thing, report_id, at, metrics) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING', [
-          thing,
-          commit.report.reportId,
-          commit.report.at,
-          JSON.stringify(commit.report.metrics),
-        ]);
+        await c.query(
+          `WITH t AS (UPDATE things SET last_report_id = $2, last_at = $3, state = $4 WHERE thing = $1),
+           r AS (INSERT INTO reports (thing, report_id, at, metrics) VALUES ($1, $5, $6, $7) ON CONFLICT DO NOTHING)
+           INSERT INTO samples (profile, behavior, thing, at, value)
+             SELECT x.profile, x.behavior, $1, x.at, x.value FROM jsonb_to_recordset($8::jsonb) AS x(profile text, behavior text, at bigint, value float8)
+             ON CONFLICT (profile, behavior, thing) DO UPDATE SET at = excluded.at, value = excluded.value`,
+          [
+            thing,
+            s.lastReportId ?? null,
+            s.lastAt ?? null,
+            JSON.stringify(s),
+            commit.report.reportId,
+            commit.report.at,
+            JSON.stringify(commit.report.metrics),
+            JSON.stringify(commit.samples),
+          ],
+        );
         for (const v of commit.violations) {
           if (v.kind === 'open') {
             const x = v.violation;
@@ -124,12 +139,6 @@ export async function openPostgres(url: string, opts: StoreOptions & { poolSize?
             );
           } else if (v.kind === 'update') await c.query('UPDATE violations SET last_value = $2, last_at = $3 WHERE id = $1', [v.id, JSON.stringify(v.value), v.at]);
           else await c.query('UPDATE violations SET last_value = $2, last_at = $3, ended_at = $3 WHERE id = $1', [v.id, JSON.stringify(v.value), v.at]);
-        }
-        for (const x of commit.samples) {
-          await c.query(
-            'INSERT INTO samples (profile, behavior, thing, at, value) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (profile, behavior, thing) DO UPDATE SET at = excluded.at, value = excluded.value',
-            [x.profile, x.behavior, thing, x.at, x.value],
-          );
         }
         await c.query('COMMIT');
         return commit;
