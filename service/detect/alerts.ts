@@ -1,0 +1,142 @@
+// Where a violation event goes, as AWS sends it to SNS: an MQTT topic on the service's own broker, an HTTP webhook
+// (retried with exponential back-off by p-retry), and the service log. The message is AWS's violation event
+// (ListViolationEvents / the SNS message): the same JSON for every target.
+import pRetry, { AbortError } from 'p-retry';
+import type { MetricValue } from './metrics.ts';
+import type { Behavior } from './profile.ts';
+
+export type ViolationEventType = 'in-alarm' | 'alarm-cleared';
+
+/** The alert: AWS's ViolationEvent fields, with times in epoch ms as AWS's SNS messages carry them. */
+export interface AlertMessage {
+  violationId: string;
+  thingName: string;
+  securityProfileName: string;
+  behavior: Record<string, unknown>;
+  violationEventType: ViolationEventType;
+  /** The datapoint, as an AWS MetricValue ({count}, {number}, {cidrs}, {ports}, {numbers} or {strings}). */
+  metricValue: Record<string, unknown>;
+  violationEventTime: number;
+  /** When the violation started (epoch ms); the same as violationEventTime for in-alarm. */
+  violationStartTime: number;
+  /** The report whose datapoint raised or cleared it. */
+  reportId: number;
+}
+
+export interface WebhookOptions {
+  url: string;
+  /** Extra headers (an Authorization, ...). */
+  headers?: Record<string, string>;
+  /** Attempts after the first (default 5). */
+  retries?: number;
+  /** First wait in ms, doubled each time up to maxTimeout (defaults 1000 and 60000). */
+  minTimeout?: number;
+  maxTimeout?: number;
+  /** Per-request timeout in ms (default 10000). */
+  timeout?: number;
+}
+
+export interface AlertOptions {
+  /** MQTT topic prefix; each alert goes to PREFIX/THING at QoS 1 (default "defender/alerts"); false: none. */
+  topic?: string | false;
+  /** A URL, or options: each alert is POSTed as JSON. */
+  webhook?: string | WebhookOptions;
+  /** One line per alert in the service log (default true). */
+  log?: boolean;
+}
+
+/** A datapoint as AWS's MetricValue: `count` for AWS's own number metrics, `number` for a custom one. */
+export function metricValueOf(b: Behavior, v: MetricValue): Record<string, unknown> {
+  switch (b.type) {
+    case 'number':
+      return b.metric.startsWith('aws:') ? { count: v } : { number: v };
+    case 'ip-address-list':
+      return { cidrs: v };
+    case 'port-list':
+      return { ports: v };
+    case 'number-list':
+      return { numbers: v };
+    default:
+      return { strings: v };
+  }
+}
+
+export const DEFAULT_TOPIC = 'defender/alerts';
+
+export class Alerts {
+  private readonly pending = new Set<Promise<void>>();
+  private readonly abort = new AbortController();
+  private readonly webhook?: WebhookOptions;
+  readonly topic: string | false;
+
+  constructor(
+    private readonly opts: AlertOptions,
+    /** Publishes on the service's broker (QoS 1); absent: no MQTT target. */
+    private readonly publish: ((topic: string, payload: string) => Promise<void>) | undefined,
+    private readonly log: (line: string) => void,
+  ) {
+    this.topic = opts.topic === undefined ? DEFAULT_TOPIC : opts.topic;
+    this.webhook = typeof opts.webhook === 'string' ? { url: opts.webhook } : opts.webhook;
+  }
+
+  /** Sends one alert to every target; resolves once each has it or has failed for good (never rejects). */
+  send(m: AlertMessage): Promise<void> {
+    if (this.opts.log !== false) {
+      const what = m.violationEventType === 'in-alarm' ? 'VIOLATION' : 'cleared';
+      this.log(`[${m.thingName}] ${what} ${m.securityProfileName}/${m.behavior.name} (${m.behavior.metric}): ${JSON.stringify(m.metricValue)} report ${m.reportId}, violation ${m.violationId}`);
+    }
+    const body = JSON.stringify(m);
+    const jobs: Promise<void>[] = [];
+    if (this.topic !== false && this.publish) {
+      const topic = `${this.topic}/${m.thingName}`;
+      jobs.push(this.publish(topic, body).catch((err) => this.log(`alert to MQTT ${topic} not published: ${err.message}`)));
+    }
+    if (this.webhook) jobs.push(this.post(this.webhook, body, m));
+    const all = Promise.all(jobs).then(() => {});
+    this.pending.add(all);
+    void all.finally(() => this.pending.delete(all));
+    return all;
+  }
+
+  private async post(w: WebhookOptions, body: string, m: AlertMessage): Promise<void> {
+    const signal = this.abort.signal;
+    try {
+      await pRetry(
+        async () => {
+          const res = await fetch(w.url, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', ...w.headers },
+            body,
+            signal: AbortSignal.any([signal, AbortSignal.timeout(w.timeout ?? 10_000)]),
+          });
+          await res.arrayBuffer().catch(() => {});
+          if (res.ok) return;
+          const err = new Error(`HTTP ${res.status}`);
+          // a client error other than timeout / too many requests will not get better by asking again
+          if (res.status < 500 && res.status !== 408 && res.status !== 429) throw new AbortError(err);
+          throw err;
+        },
+        {
+          retries: w.retries ?? 5,
+          factor: 2,
+          minTimeout: w.minTimeout ?? 1000,
+          maxTimeout: w.maxTimeout ?? 60_000,
+          signal,
+          onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
+            if (retriesLeft > 0 && !signal.aborted) this.log(`alert ${m.violationId} to ${w.url}: attempt ${attemptNumber} failed (${error.message}), retrying`);
+          },
+        },
+      );
+    } catch (err) {
+      this.log(`alert ${m.violationId} (${m.violationEventType}) to ${w.url} not delivered: ${(err as Error).message}`);
+    }
+  }
+
+  /** Waits for alerts in flight; webhook retries still waiting are given up after `graceMs`. */
+  async close(graceMs = 2000): Promise<void> {
+    const timer = setTimeout(() => this.abort.abort(new Error('service closing')), graceMs);
+    await Promise.all([...this.pending]);
+    clearTimeout(timer);
+    this.abort.abort(new Error('service closing'));
+  }
+}

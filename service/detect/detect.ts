@@ -1,0 +1,292 @@
+// Detect: on every accepted report, its metrics into the store and every applicable behaviour of every security
+// profile evaluated; violations raised and cleared by the consecutive-datapoint rules; alerts sent.
+//
+//   const svc = await startService({ port: 0 });
+//   const detect = await attachDetect(svc, { store: openSqlite('defender.db'), profiles: ['profiles/sample.json'] });
+//   detect.on('alert', (m) => console.log(m.violationEventType, m.thingName, m.behavior.name));
+//   ...
+//   await detect.close(); await svc.close();
+//
+// Reports of one thing are evaluated one after another in arrival order; different things run side by side (with
+// PostgreSQL; SQLite is one writer anyway). The evaluation state is in the store, read and written in one
+// transaction per report, so a restarted service or a second collector continues the counting.
+import { EventEmitter } from 'node:events';
+import { randomBytes, randomUUID } from 'node:crypto';
+import mqtt, { type MqttClient } from 'mqtt';
+import { loadProfile, parseProfile, type Behavior, type Profile } from './profile.ts';
+import { readMetrics, type MetricValue } from './metrics.ts';
+import { judgeValue, measure, step, type ThingState } from './evaluate.ts';
+import { Alerts, metricValueOf, type AlertMessage, type AlertOptions } from './alerts.ts';
+import type { Commit, Store } from '../store/store.ts';
+
+export type { AlertMessage, AlertOptions } from './alerts.ts';
+
+/** What Detect needs of a verdict (service.ts's 'verdict' event). */
+export interface AcceptedReport {
+  thing: string;
+  reportId: number | undefined;
+  doc: unknown;
+  verdict: string;
+  /** Epoch ms the report was judged. */
+  at: number;
+}
+
+export interface DetectOptions {
+  store: Store;
+  /** Profiles to load into the store at start: file names (JSON) or parsed documents. Profiles already in the
+   * store (from an earlier start, or `cli profile load`) stay. */
+  profiles?: (string | Record<string, unknown>)[];
+  alerts?: AlertOptions;
+  /** The service log (default: none). */
+  log?: (line: string) => void;
+  /** How long a fleet percentile is reused before it is asked of the store again, ms (default 60000). */
+  statisticsRefreshMs?: number;
+  /** How often the store is checked for profiles loaded or changed meanwhile, ms (default 5000; 0: never). */
+  profileRefreshMs?: number;
+  /** Publishes an alert on the broker; attachDetect makes one on the service's broker. */
+  publish?: (topic: string, payload: string) => Promise<void>;
+}
+
+export interface Detect extends EventEmitter {
+  readonly store: Store;
+  /** The profiles in force. */
+  profiles(): Profile[];
+  /** Evaluates one verdict (ignored unless ACCEPTED); resolves with the alerts it raised, once stored. */
+  process(v: AcceptedReport): Promise<AlertMessage[]>;
+  /** Checks, then loads a profile into the store and into force. */
+  loadProfile(p: string | Record<string, unknown>): Promise<Profile>;
+  /** Re-reads the profiles from the store. */
+  refreshProfiles(): Promise<void>;
+  /** Resolves when every report received so far is evaluated. */
+  idle(): Promise<void>;
+  close(): Promise<void>;
+  on(event: 'alert', listener: (m: AlertMessage) => void): this;
+  on(event: 'error', listener: (err: Error) => void): this;
+}
+
+interface Threshold {
+  /** Shared by the reports that ask while it is being computed. */
+  value: Promise<number | undefined>;
+  at: number;
+}
+
+class DetectImpl extends EventEmitter implements Detect {
+  private active: Profile[] = [];
+  private stamp = '';
+  private readonly chains = new Map<string, Promise<unknown>>();
+  private readonly thresholds = new Map<string, Threshold>();
+  private readonly alerts: Alerts;
+  private readonly log: (line: string) => void;
+  private timer?: NodeJS.Timeout;
+  private closed = false;
+
+  constructor(
+    readonly store: Store,
+    private readonly opts: DetectOptions,
+  ) {
+    super();
+    this.log = opts.log ?? (() => {});
+    this.alerts = new Alerts(opts.alerts ?? {}, opts.publish, this.log);
+  }
+
+  async start(): Promise<void> {
+    for (const p of this.opts.profiles ?? []) await this.loadProfile(p);
+    await this.refreshProfiles();
+    const every = this.opts.profileRefreshMs ?? 5000;
+    if (every > 0) {
+      this.timer = setInterval(() => this.refreshProfiles().catch((err) => this.log(`profiles not re-read: ${err.message}`)), every).unref();
+    }
+  }
+
+  profiles(): Profile[] {
+    return this.active;
+  }
+
+  async loadProfile(p: string | Record<string, unknown>): Promise<Profile> {
+    const profile = typeof p === 'string' ? loadProfile(p) : parseProfile(p);
+    for (const w of profile.warnings) this.log(`profile ${profile.name}: ${w}`);
+    await this.store.putProfile(profile.name, profile.stored);
+    await this.refreshProfiles();
+    return profile;
+  }
+
+  async refreshProfiles(): Promise<void> {
+    const rows = await this.store.profiles();
+    const stamp = rows.map((r) => `${r.name}@${r.updatedAt}`).join(',');
+    if (stamp === this.stamp) return;
+    const next: Profile[] = [];
+    for (const r of rows) {
+      try {
+        next.push(parseProfile(r.doc));
+      } catch (err) {
+        this.log(`profile ${r.name} in the store is not valid, not applied: ${(err as Error).message}`);
+      }
+    }
+    this.stamp = stamp;
+    this.active = next;
+    this.thresholds.clear();
+    this.log(`security profiles in force: ${next.map((p) => `${p.name} (${p.behaviors.length} behaviours)`).join(', ') || 'none'}`);
+  }
+
+  process(v: AcceptedReport): Promise<AlertMessage[]> {
+    if (v.verdict !== 'ACCEPTED' || v.reportId === undefined || this.closed) return Promise.resolve([]);
+    const before = this.chains.get(v.thing) ?? Promise.resolve();
+    const run = before.then(() => this.evaluate(v));
+    const tail = run.catch((err) => {
+      this.log(`[${v.thing}] report ${v.reportId} not evaluated: ${err.message}`);
+      if (this.listenerCount('error')) this.emit('error', err);
+    });
+    this.chains.set(v.thing, tail);
+    void tail.then(() => {
+      if (this.chains.get(v.thing) === tail) this.chains.delete(v.thing);
+    });
+    return run;
+  }
+
+  async idle(): Promise<void> {
+    while (this.chains.size) await Promise.all([...this.chains.values()]);
+  }
+
+  /** The fleet's value at the behaviour's percentile, asked of the store at most once per statisticsRefreshMs. */
+  private async threshold(p: Profile, b: Behavior, now: number): Promise<number | undefined> {
+    const key = `${p.name}/${b.name}`;
+    const ttl = this.opts.statisticsRefreshMs ?? 60_000;
+    const t = this.thresholds.get(key);
+    if (t && now - t.at < ttl) return t.value;
+    // the window: durationSeconds, or (without one) the retention: each thing's latest datapoint counts
+    const since = now - (b.criteria!.durationSeconds ?? this.store.retentionDays * 86_400) * 1000;
+    const value = this.store.percentile(p.name, b.name, b.criteria!.percentile!, since);
+    this.thresholds.set(key, { value, at: now });
+    const v = await value.catch((err) => {
+      this.thresholds.delete(key);
+      throw err;
+    });
+    // no fleet data yet: ask again at the next report rather than wait a whole refresh
+    if (v === undefined && this.thresholds.get(key)?.value === value) this.thresholds.delete(key);
+    return v;
+  }
+
+  private async evaluate(v: AcceptedReport): Promise<AlertMessage[]> {
+    const { thing, at } = v;
+    const reportId = v.reportId!;
+    const profiles = this.active.filter((p) => !p.things || p.things.has(thing));
+    const fleet = new Map<Behavior, number | undefined>();
+    for (const p of profiles) {
+      for (const b of p.behaviors) if (b.criteria?.percentile !== undefined) fleet.set(b, await this.threshold(p, b, at));
+    }
+    const read = readMetrics(v.doc);
+    const alerts: AlertMessage[] = [];
+    const commit = await this.store.update(thing, (state: ThingState): Commit | null => {
+      if (state.lastReportId !== undefined && reportId <= state.lastReportId) return null;
+      alerts.length = 0;
+      const c: Commit = { state, report: { reportId, at, metrics: read.values }, violations: [], samples: [] };
+      state.lastReportId = reportId;
+      state.lastAt = at;
+      for (const p of profiles) {
+        for (const b of p.behaviors) {
+          if (!b.criteria) continue;
+          const key = `${p.name}/${b.name}`;
+          const st = (state.b[key] ??= { a: 0, c: 0 });
+          const value = measure(b, read, at, st);
+          if (value === undefined) continue;
+          if (b.criteria.percentile !== undefined) c.samples.push({ profile: p.name, behavior: b.name, at, value: value as number });
+          const dp = judgeValue(b.criteria, value, fleet.get(b));
+          if (!dp) continue;
+          const t = step(b.criteria, st, dp.violating);
+          if (t === 'raise') {
+            st.v = randomUUID();
+            c.violations.push({
+              kind: 'open',
+              violation: { id: st.v, thing, profile: p.name, behavior: b.name, metric: b.metric, startedAt: at, endedAt: null, lastValue: value, lastAt: at, behaviorDoc: b.raw },
+            });
+            if (!b.suppressAlerts) alerts.push(this.message('in-alarm', st.v, thing, p, b, value, at, at, reportId));
+          } else if (t === 'update') {
+            c.violations.push({ kind: 'update', id: st.v!, at, value });
+          } else if (t === 'clear') {
+            c.violations.push({ kind: 'close', id: st.v!, at, value });
+            if (!b.suppressAlerts) alerts.push(this.message('alarm-cleared', st.v!, thing, p, b, value, at, undefined, reportId));
+            delete st.v;
+          }
+        }
+      }
+      return c;
+    });
+    if (!commit) return [];
+    for (const m of alerts) {
+      this.emit('alert', m);
+      void this.alerts.send(m);
+    }
+    return alerts;
+  }
+
+  private message(type: AlertMessage['violationEventType'], id: string, thing: string, p: Profile, b: Behavior, value: MetricValue, at: number, started: number | undefined, reportId: number): AlertMessage {
+    return {
+      violationId: id,
+      thingName: thing,
+      securityProfileName: p.name,
+      behavior: b.raw,
+      violationEventType: type,
+      metricValue: metricValueOf(b, value),
+      violationEventTime: at,
+      violationStartTime: started ?? at,
+      reportId,
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.idle();
+    await this.alerts.close();
+  }
+}
+
+/** Detect on its own (no service): feed it with process(). */
+export async function createDetect(opts: DetectOptions): Promise<Detect> {
+  const d = new DetectImpl(opts.store, opts);
+  await d.start();
+  return d;
+}
+
+/** What attachDetect needs of the service (service.ts's Service). */
+export interface VerdictSource {
+  readonly url: string;
+  on(event: 'verdict', listener: (v: any) => void): unknown;
+  off(event: 'verdict', listener: (v: any) => void): unknown;
+}
+
+/**
+ * Detect on a running service: every 'verdict' it emits is evaluated, and alerts are published on its broker
+ * (a client of our own). close() stops listening, finishes the reports received, then closes the store.
+ */
+export async function attachDetect(service: VerdictSource, opts: DetectOptions): Promise<Detect> {
+  let client: MqttClient | undefined;
+  let publish = opts.publish;
+  if (!publish && opts.alerts?.topic !== false) {
+    client = await mqtt.connectAsync(service.url, { clientId: `defender-detect-${process.pid}-${randomBytes(3).toString('hex')}`, reconnectPeriod: 1000, connectTimeout: 5000 }, false);
+    client.on('error', (err) => opts.log?.(`detect MQTT: ${err.message}`));
+    const c = client;
+    publish = async (topic, payload) => {
+      await c.publishAsync(topic, payload, { qos: 1 });
+    };
+  }
+  let d: DetectImpl;
+  try {
+    d = new DetectImpl(opts.store, { ...opts, publish });
+    await d.start();
+  } catch (err) {
+    await client?.endAsync(true);
+    throw err;
+  }
+  const onVerdict = (v: AcceptedReport) => void d.process(v).catch(() => {});
+  service.on('verdict', onVerdict);
+  const close = d.close.bind(d);
+  d.close = async () => {
+    service.off('verdict', onVerdict);
+    await close();
+    await client?.endAsync();
+    await opts.store.close();
+  };
+  return d;
+}

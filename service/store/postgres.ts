@@ -1,0 +1,200 @@
+// The PostgreSQL store (pg), for fleets that outgrow one machine: several collectors share it. A thing's
+// read-evaluate-write runs in one transaction that holds the thing's row (SELECT ... FOR UPDATE), so two collectors
+// given consecutive reports of one thing take turns, and the second sees the first's state and report id.
+import pg from 'pg';
+import { DAY, emptyState, retentionOf, type Commit, type Store, type StoreOptions, type Violation } from './store.ts';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS things (
+  thing TEXT PRIMARY KEY,
+  last_report_id BIGINT,
+  last_at BIGINT,
+  state JSONB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS reports (
+  thing TEXT NOT NULL,
+  report_id BIGINT NOT NULL,
+  at BIGINT NOT NULL,
+  metrics JSONB NOT NULL,
+  PRIMARY KEY (thing, report_id)
+);
+CREATE INDEX IF NOT EXISTS reports_at ON reports (at);
+CREATE TABLE IF NOT EXISTS violations (
+  id TEXT PRIMARY KEY,
+  thing TEXT NOT NULL,
+  profile TEXT NOT NULL,
+  behavior TEXT NOT NULL,
+  metric TEXT NOT NULL,
+  started_at BIGINT NOT NULL,
+  ended_at BIGINT,
+  last_value JSONB NOT NULL,
+  last_at BIGINT NOT NULL,
+  behavior_doc JSONB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS violations_thing ON violations (thing, started_at);
+CREATE INDEX IF NOT EXISTS violations_ended ON violations (ended_at);
+CREATE TABLE IF NOT EXISTS samples (
+  profile TEXT NOT NULL,
+  behavior TEXT NOT NULL,
+  thing TEXT NOT NULL,
+  at BIGINT NOT NULL,
+  value DOUBLE PRECISION NOT NULL,
+  PRIMARY KEY (profile, behavior, thing)
+);
+CREATE INDEX IF NOT EXISTS samples_value ON samples (profile, behavior, value);
+CREATE TABLE IF NOT EXISTS profiles (
+  name TEXT PRIMARY KEY,
+  doc JSONB NOT NULL,
+  updated_at BIGINT NOT NULL
+);
+`;
+
+// BIGINT comes back as a string by default; every BIGINT here is an epoch ms or a report id (below 2^53 in practice)
+pg.types.setTypeParser(20, (s: string) => Number(s));
+
+function violationOf(r: any): Violation {
+  return {
+    id: r.id,
+    thing: r.thing,
+    profile: r.profile,
+    behavior: r.behavior,
+    metric: r.metric,
+    startedAt: r.started_at,
+    endedAt: r.ended_at,
+    lastValue: r.last_value,
+    lastAt: r.last_at,
+    behaviorDoc: r.behavior_doc,
+  };
+}
+
+/** Connects to `url` (postgres://...) and creates the tables when absent. */
+export async function openPostgres(url: string, opts: StoreOptions & { poolSize?: number } = {}): Promise<Store> {
+  const retentionDays = retentionOf(opts);
+  const pool = new pg.Pool({ connectionString: url, max: opts.poolSize ?? 10 });
+  pool.on('error', () => {}); // an idle client's error: the next query reconnects
+  // two collectors starting together: one creates the tables, the other waits for it
+  const c0 = await pool.connect();
+  try {
+    await c0.query('SELECT pg_advisory_lock(727274)');
+    await c0.query(SCHEMA);
+  } finally {
+    await c0.query('SELECT pg_advisory_unlock(727274)').catch(() => {});
+    c0.release();
+  }
+  const prune = async (now = Date.now()) => {
+    const cutoff = now - retentionDays * DAY;
+    let n = (await pool.query('DELETE FROM reports WHERE at < $1', [cutoff])).rowCount ?? 0;
+    n += (await pool.query('DELETE FROM violations WHERE ended_at IS NOT NULL AND ended_at < $1', [cutoff])).rowCount ?? 0;
+    n += (await pool.query('DELETE FROM samples WHERE at < $1', [cutoff])).rowCount ?? 0;
+    return n;
+  };
+  await prune();
+  const every = opts.pruneEveryMs ?? 3_600_000;
+  const timer = every > 0 ? setInterval(() => void prune().catch(() => {}), every).unref() : undefined;
+  let closed = false;
+
+  return {
+    kind: 'postgres',
+    retentionDays,
+    async update(thing, evaluate) {
+      // 4 round trips in the common case: BEGIN, the locked read, one statement for every write, COMMIT
+      const c = await pool.connect();
+      try {
+        await c.query('BEGIN');
+        let { rows } = await c.query('SELECT state FROM things WHERE thing = $1 FOR UPDATE', [thing]);
+        if (!rows.length) {
+          // a new thing: make its row, then lock it (another collector may have made it meanwhile)
+          await c.query("INSERT INTO things (thing, state) VALUES ($1, '{\"b\":{}}') ON CONFLICT (thing) DO NOTHING", [thing]);
+          ({ rows } = await c.query('SELECT state FROM things WHERE thing = $1 FOR UPDATE', [thing]));
+        }
+        const commit: Commit | null = evaluate(rows[0]?.state ?? emptyState());
+        if (!commit) {
+          await c.query('ROLLBACK');
+          return null;
+        }
+        const s = commit.state;
+        await c.query(
+          `WITH t AS (UPDATE things SET last_report_id = $2, last_at = $3, state = $4 WHERE thing = $1),
+           r AS (INSERT INTO reports (thing, report_id, at, metrics) VALUES ($1, $5, $6, $7) ON CONFLICT DO NOTHING)
+           INSERT INTO samples (profile, behavior, thing, at, value)
+             SELECT x.profile, x.behavior, $1, x.at, x.value FROM jsonb_to_recordset($8::jsonb) AS x(profile text, behavior text, at bigint, value float8)
+             ON CONFLICT (profile, behavior, thing) DO UPDATE SET at = excluded.at, value = excluded.value`,
+          [
+            thing,
+            s.lastReportId ?? null,
+            s.lastAt ?? null,
+            JSON.stringify(s),
+            commit.report.reportId,
+            commit.report.at,
+            JSON.stringify(commit.report.metrics),
+            JSON.stringify(commit.samples),
+          ],
+        );
+        for (const v of commit.violations) {
+          if (v.kind === 'open') {
+            const x = v.violation;
+            await c.query(
+              'INSERT INTO violations (id, thing, profile, behavior, metric, started_at, ended_at, last_value, last_at, behavior_doc) VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $8, $9)',
+              [x.id, x.thing, x.profile, x.behavior, x.metric, x.startedAt, JSON.stringify(x.lastValue), x.lastAt, JSON.stringify(x.behaviorDoc)],
+            );
+          } else if (v.kind === 'update') await c.query('UPDATE violations SET last_value = $2, last_at = $3 WHERE id = $1', [v.id, JSON.stringify(v.value), v.at]);
+          else await c.query('UPDATE violations SET last_value = $2, last_at = $3, ended_at = $3 WHERE id = $1', [v.id, JSON.stringify(v.value), v.at]);
+        }
+        await c.query('COMMIT');
+        return commit;
+      } catch (err) {
+        await c.query('ROLLBACK').catch(() => {});
+        throw err;
+      } finally {
+        c.release();
+      }
+    },
+    async percentile(profile, behavior, p, since) {
+      const n = Number((await pool.query('SELECT count(*) AS n FROM samples WHERE profile = $1 AND behavior = $2 AND at >= $3', [profile, behavior, since])).rows[0].n);
+      if (!n) return undefined;
+      const i = Math.min(n - 1, Math.max(0, Math.ceil(p * n) - 1));
+      const { rows } = await pool.query('SELECT value FROM samples WHERE profile = $1 AND behavior = $2 AND at >= $3 ORDER BY value LIMIT 1 OFFSET $4', [profile, behavior, since, i]);
+      return rows[0]?.value;
+    },
+    async putProfile(name, doc) {
+      await pool.query(
+        'INSERT INTO profiles (name, doc, updated_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE SET doc = excluded.doc, updated_at = excluded.updated_at',
+        [name, JSON.stringify(doc), Date.now()],
+      );
+    },
+    async deleteProfile(name) {
+      return ((await pool.query('DELETE FROM profiles WHERE name = $1', [name])).rowCount ?? 0) > 0;
+    },
+    async profiles() {
+      const { rows } = await pool.query('SELECT name, doc, updated_at FROM profiles ORDER BY name');
+      return rows.map((r) => ({ name: r.name, doc: r.doc, updatedAt: r.updated_at }));
+    },
+    async things() {
+      const { rows } = await pool.query(
+        'SELECT t.thing, t.last_report_id, t.last_at, (SELECT count(*) FROM violations v WHERE v.thing = t.thing AND v.ended_at IS NULL)::int AS active FROM things t ORDER BY t.thing',
+      );
+      return rows.map((r) => ({ thing: r.thing, lastReportId: r.last_report_id, lastAt: r.last_at, active: r.active }));
+    },
+    async reports(thing, o = {}) {
+      const { rows } = await pool.query('SELECT report_id, at, metrics FROM reports WHERE thing = $1 AND at >= $2 AND at <= $3 ORDER BY report_id DESC LIMIT $4', [
+        thing,
+        o.since ?? 0,
+        o.until ?? Number.MAX_SAFE_INTEGER,
+        o.limit ?? null,
+      ]);
+      return rows.reverse().map((r) => ({ reportId: r.report_id, at: r.at, metrics: r.metrics }));
+    },
+    async violations(o = {}) {
+      const where = [o.all ? 'TRUE' : 'ended_at IS NULL', o.thing === undefined ? 'TRUE' : 'thing = $1'].join(' AND ');
+      const { rows } = await pool.query(`SELECT * FROM violations WHERE ${where} ORDER BY started_at DESC, id`, o.thing === undefined ? [] : [o.thing]);
+      return rows.map(violationOf);
+    },
+    prune,
+    async close() {
+      if (closed) return;
+      closed = true;
+      if (timer) clearInterval(timer);
+      await pool.end();
+    },
+  };
+}

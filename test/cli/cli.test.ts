@@ -1,0 +1,82 @@
+// The fleet owner's CLI on a SQLite store written by Detect over the real service: things and their last report,
+// a thing's metrics over time, active violations and their history, profiles validated and loaded.
+import test from 'ava';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { main } from '../../service/cli/cli.ts';
+import { openSqlite } from '../../service/store/sqlite.ts';
+import { echoServer, harness } from '../detect/helpers.ts';
+
+async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await main(argv, { out: (l) => (out += l + '\n'), err: (l) => (err += l + '\n') });
+  return { code, out, err };
+}
+
+test('things, metrics over time, violations (active and history) from what the service stored', async (t) => {
+  const h = await harness([{ securityProfileName: 'cli', behaviors: [{ name: 'few', metric: 'aws:num-established-tcp-connections', criteria: { comparisonOperator: 'less-than', value: { count: 1 } } }] }]);
+  t.teardown(() => h.close());
+  const e = await echoServer();
+  t.teardown(() => e.close());
+  const dev = await h.device('cli-dev');
+  await dev.report();
+  const s = await new Promise<any>((r) => {
+    const c = dev.net.connect({ host: '127.0.0.1', port: e.port }, () => r(c));
+  });
+  const [raised] = await dev.report();
+  const store = ['--store', h.file];
+
+  const things = await run(...store, 'things');
+  t.is(things.code, 0, things.err);
+  t.regex(things.out, /^THING\s+LAST REPORT\s+AT\s+ACTIVE VIOLATIONS\s+LAST METRICS\n/);
+  t.regex(things.out, new RegExp(`cli-dev\\s+${raised.reportId}\\s+\\S+Z\\s+1\\s+num-established-tcp-connections=1 `));
+
+  const metrics = await run(...store, 'metrics', 'cli-dev', '--metric', 'aws:num-established-tcp-connections');
+  t.is(metrics.code, 0, metrics.err);
+  const lines = metrics.out.trim().split('\n');
+  t.is(lines.length, 3);
+  t.regex(lines[1], /\s0$/);
+  t.regex(lines[2], new RegExp(`${raised.reportId}\\s+1$`));
+  const asJson = JSON.parse((await run(...store, '--json', 'metrics', 'cli-dev', '--since', '1h')).out);
+  t.deepEqual(asJson.map((r: any) => r.metrics['aws:num-established-tcp-connections']), [0, 1]);
+  t.deepEqual(JSON.parse((await run(...store, '--json', 'metrics', 'cli-dev', '--since', '2000-01-01', '--limit', '1')).out).length, 1);
+
+  const active = await run(...store, 'violations');
+  t.regex(active.out, new RegExp(`${raised.violationId}\\s+cli-dev\\s+cli/few\\s+aws:num-established-tcp-connections\\s+1\\s+\\S+Z\\s+active`));
+  await new Promise<void>((r) => (s.on('close', () => r()), s.destroy()));
+  await dev.report();
+  t.is((await run(...store, 'violations')).out, 'no active violations\n');
+  const history = JSON.parse((await run(...store, '--json', 'violations', '--all', '--thing', 'cli-dev')).out);
+  t.is(history.length, 1);
+  t.like(history[0], { id: raised.violationId, lastValue: 0 });
+  t.not(history[0].endedAt, null);
+});
+
+test('profile validate names the invalid field and exits 1; profile load puts valid ones into the store', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'cli-'));
+  const good = join(dir, 'good.json');
+  const bad = join(dir, 'bad.json');
+  writeFileSync(good, JSON.stringify({ securityProfileName: 'good', behaviors: [{ name: 'b', metric: 'aws:all-bytes-in', criteria: { comparisonOperator: 'less-than', value: { count: 9 } }, colour: 'red' }] }));
+  writeFileSync(bad, JSON.stringify({ securityProfileName: 'bad', behaviors: [{ name: 'b', metric: 'aws:listening-tcp-ports', criteria: { comparisonOperator: 'less-than', value: { count: 9 } } }] }));
+  const v = await run('profile', 'validate', good, bad);
+  t.is(v.code, 1);
+  t.is(v.out, `${good}: good, 1 behaviour(s), valid\n  warning: behaviors[0].colour: unknown field, kept and ignored\n`);
+  t.regex(v.err, /bad\.json: invalid: behaviors\[0\]\.criteria\.comparisonOperator: is "less-than", which does not apply to aws:listening-tcp-ports/);
+  t.is((await run('profile', 'validate', good)).code, 0);
+
+  const db = join(dir, 'd.db');
+  const l = await run('--store', db, 'profile', 'load', good, bad);
+  t.is(l.code, 1);
+  t.regex(l.out, /good\.json: good loaded \(1 behaviour\(s\)\)/);
+  t.regex(l.err, /bad\.json: invalid, not loaded/);
+  const s = openSqlite(db);
+  t.deepEqual((await s.profiles()).map((p) => p.name), ['good']);
+  await s.close();
+  t.regex((await run('--store', db, 'profile', 'list')).out, /^good: 1 behaviour\(s\), loaded /);
+  t.is((await run('--store', db, 'profile', 'delete', 'good')).code, 0);
+  t.is((await run('--store', db, 'profile', 'delete', 'good')).code, 1);
+  t.is((await run('--store', db, 'bogus')).code, 2);
+  t.is((await run()).code, 2);
+});
