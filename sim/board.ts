@@ -82,8 +82,9 @@ export function board(opts: BoardOptions = {}): Board {
     timers.add(h);
     return h;
   };
-  const setI = (f: () => void, ms: number) => {
-    const h = setInterval(f, ms);
+  // arguments after ms go to the callback, as on Espruino
+  const setI = (f: (...a: any[]) => void, ms: number, ...args: any[]) => {
+    const h = setInterval(f, ms, ...args);
     timers.add(h);
     return h;
   };
