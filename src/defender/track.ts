@@ -1,6 +1,6 @@
 // Socket tracking: track(mod) wraps Espruino's (or Node's) net, tls or dgram so that its sockets feed the
 // metrics state of ring.ts. No object and no closure per socket: a tracked socket gets its ticket (`_d`), our
-// write and end, and ring.ts's shared listeners, which find its state through `this`. The platform's own write
+// write and end, and the shared listeners below, which find its slot through `this`. The platform's own write
 // and end are kept once, here, not on every socket. The tracker keeps no reference to any socket.
 //
 //   track(mod, resolver?) -> { connect, createServer, createSocket } (those that mod has)
@@ -118,7 +118,7 @@ function onGone(this: any): void {
 
 /** connect(...) of a tracked net or tls module, in any of the platform's forms; also how a tracked server adopts
  * a socket it accepted (arguments: the socket, the server's port). Either way the socket takes a slot
- * (connecting, or established when accepted), and gets our write and end and ring.ts's listeners. */
+ * (connecting, or established when accepted), and gets our write and end and the shared listeners. */
 function connect(this: any, first?: any, second?: any, third?: any, fourth?: any): any {
   // parameters, not `arguments`: on Espruino a function's `arguments` is that of the function it is nested in
   // when that one uses `arguments` too, and the stand-in's methods (which do) may be inlined in here
