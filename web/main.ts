@@ -241,10 +241,10 @@ function chart(title: string, names: string[], points: Record<string, [number, n
   }
   const colors = ['#0073bb', '#ec7211', '#1d8102', '#d13212'];
   const opts: uPlot.Options = {
-    width: 440,
+    width: 520,
     height: 180,
     scales: { x: { time: true, min: from / 1000, max: to / 1000 } },
-    legend: { show: names.length > 1 },
+    legend: { show: names.length > 1, live: false },
     series: [{}, ...names.map((n, i) => ({ label: n.replace(/^aws:/, ''), stroke: colors[i % colors.length], width: 1.5, points: { show: true, size: 4 } }))],
     hooks: {
       drawClear: [
@@ -267,7 +267,9 @@ function chart(title: string, names: string[], points: Record<string, [number, n
   return box;
 }
 
-const WINDOWS: Record<string, number> = { hour: 3600_000, day: 86400_000, week: 7 * 86400_000 };
+const WINDOWS: Record<string, number> = { '5 minutes': 300_000, hour: 3600_000, day: 86400_000, week: 7 * 86400_000 };
+/** The smallest window that holds the thing's last 30 reports: a device reporting every 5 s shows a line, not a dot. */
+const windowFor = (period: number | undefined) => Object.keys(WINDOWS).find((w) => WINDOWS[w] >= (period ?? 300) * 1000 * 30) ?? 'week';
 const CHARTS: [string, string[]][] = [
   ['Established TCP connections', ['aws:num-established-tcp-connections']],
   ['Bytes in and out', ['aws:all-bytes-in', 'aws:all-bytes-out']],
@@ -291,7 +293,8 @@ interface LatestView {
   };
 }
 
-async function thingView(thing: string, windowName: string): Promise<void> {
+async function thingView(thing: string, windowName: string | undefined): Promise<void> {
+  windowName ??= windowFor((await api<ThingSummary>(`things/${encodeURIComponent(thing)}`)).period);
   const span = WINDOWS[windowName] ?? WINDOWS.hour;
   const picker = h(
     'select',
@@ -410,7 +413,7 @@ async function route(): Promise<void> {
   const parts = location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
   for (const a of document.querySelectorAll('header nav a')) a.classList.toggle('on', a.getAttribute('href') === '#/' + (parts[0] === 'thing' ? '' : parts[0]));
   try {
-    if (parts[0] === 'thing' && parts[1]) await thingView(parts[1], parts[2] ?? 'hour');
+    if (parts[0] === 'thing' && parts[1]) await thingView(parts[1], parts[2]);
     else if (parts[0] === 'violations') await violationsView();
     else if (parts[0] === 'profiles') await profilesView();
     else await fleetView();
