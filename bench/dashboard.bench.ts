@@ -38,10 +38,8 @@ const chromium = await launchChromium();
 const rows: Record<string, string | number>[] = [];
 try {
   // long tasks from the start of each page, for the time to interactive
-  await chromium.context.addInitScript(() => {
-    (window as any).__long = [];
-    new PerformanceObserver((l) => (window as any).__long.push(...l.getEntries().map((e) => e.startTime + e.duration))).observe({ type: 'longtask' });
-  });
+  await chromium.context.addInitScript(`window.__long = [];
+    new PerformanceObserver((l) => window.__long.push(...l.getEntries().map((e) => e.startTime + e.duration))).observe({ type: 'longtask' });`);
   for (const n of [100, 10_000]) {
     const data = fleet(n);
     const dash = await startDashboard(undefined, { data });
@@ -56,9 +54,9 @@ try {
       for (let run = 0; run < RUNS; run++) {
         await page.goto('about:blank');
         await page.goto(dash.url);
-        await page.waitForFunction(() => performance.getEntriesByName('fleet-rendered').length > 0);
+        await page.waitForFunction(`performance.getEntriesByName('fleet-rendered').length > 0`);
         await page.waitForTimeout(1200); // a quiet second after the table is drawn
-        const [rendered, lastLong] = await page.evaluate(() => [performance.getEntriesByName('fleet-rendered')[0].startTime, Math.max(0, ...(window as any).__long)]);
+        const [rendered, lastLong]: number[] = await page.evaluate(`[performance.getEntriesByName('fleet-rendered')[0].startTime, Math.max(0, ...window.__long)]`);
         loads.push(rendered);
         ttis.push(Math.max(rendered, lastLong));
 
@@ -67,7 +65,7 @@ try {
         const feed = setInterval(() => {
           for (let j = 0; j < 33; j++, k++) data.add(verdict(`thing-${String(k % n).padStart(5, '0')}`, Date.now(), k));
         }, 100);
-        const before = await page.evaluate(() => (window as any).__long.length);
+        const before = await page.evaluate<number>(`window.__long.length`);
         // time from the click to the frame after it (rendering done)
         const frame = `new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)))`;
         sorts.push(await page.evaluate(`(async () => { const t = performance.now(); document.querySelectorAll('#fleet th')[1].click(); await ${frame}; return performance.now() - t; })()`));
@@ -78,7 +76,7 @@ try {
         );
         await page.waitForTimeout(1000);
         clearInterval(feed);
-        longDuringFeed = Math.max(longDuringFeed, (await page.evaluate(() => (window as any).__long.length)) - before);
+        longDuringFeed = Math.max(longDuringFeed, (await page.evaluate<number>(`window.__long.length`)) - before);
       }
       await page.close();
     } finally {

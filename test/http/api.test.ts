@@ -8,7 +8,7 @@ import { reportMetrics } from '../../service/http/report.ts';
 import type { VerdictEvent } from '../../service/service.ts';
 import { device, longDoc, shortDoc } from '../service/helpers.ts';
 
-const get = async (url: string, init?: RequestInit) => {
+const get = async (url: string, init?: RequestInit): Promise<{ status: number; headers: Headers; body: any }> => {
   const r = await fetch(url, { redirect: 'manual', ...init });
   return { status: r.status, headers: r.headers, body: r.headers.get('content-type')?.includes('json') ? await r.json() : await r.text() };
 };

@@ -19,10 +19,10 @@ const THINGS = ['sim-device-1', 'sim-device-2', 'sim-device-3'];
 function pixelsOf(page: Page, selector: string, rgb: [number, number, number], alpha = 200): Promise<number> {
   return page.$$eval(
     selector + ' canvas',
-    (canvases, [r, g, b, a]) => {
+    (canvases: any[], [r, g, b, a]: number[]) => {
       let n = 0;
-      for (const c of canvases as HTMLCanvasElement[]) {
-        const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+      for (const c of canvases) {
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
         for (let i = 0; i < d.length; i += 4) if (d[i + 3] >= a && Math.abs(d[i] - r) < 40 && Math.abs(d[i + 1] - g) < 40 && Math.abs(d[i + 2] - b) < 40) n++;
       }
       return n;
@@ -58,7 +58,7 @@ test('fleet, thing, violations and profiles pages over the live service, in Chro
       t.regex(await row.innerText(), /accepted/, thing);
     }
     await page.locator('#live', { hasText: 'live' }).waitFor();
-    t.regex(await page.locator('.tools').innerText(), /3 things, 0 violating, 0 quiet/);
+    t.regex(await page.locator('.tools').innerText(), /3 things, 0 violating/);
 
     // a device breaks the rule: its row says so without a reload, and again when it clears
     const row2 = page.locator('#fleet tbody tr[data-thing="sim-device-2"]');
