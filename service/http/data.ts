@@ -80,8 +80,8 @@ export type FleetEvent =
 type Maybe<T> = T | Promise<T>;
 
 export interface FleetData {
-  /** Every thing that has reported. */
-  things(): Maybe<ThingSummary[]>;
+  /** Every thing that has reported, or only the one named (an empty list when it never reported). */
+  things(thing?: string): Maybe<ThingSummary[]>;
   /** The metric names a thing has values for: the aws:* device metrics and its custom number metrics. */
   metrics(thing: string): Maybe<string[]>;
   /** A metric's values from accepted reports with from <= at <= to, oldest first. */

@@ -89,10 +89,12 @@ export class MemoryFleet implements FleetData {
     this.emit({ type: 'report', thing: v.thing, at: v.at, verdict: v.verdict, errorCode: v.errorCode, reportId: v.reportId });
   }
 
-  things(): ThingSummary[] {
+  things(only?: string): ThingSummary[] {
     const hourAgo = this.o.now() - 3600_000;
     const out: ThingSummary[] = [];
-    for (const [thing, t] of this.data) {
+    const one = only === undefined ? undefined : this.data.get(only);
+    const list: Iterable<[string, Thing]> = only === undefined ? this.data : one ? [[only, one]] : [];
+    for (const [thing, t] of list) {
       let recent = 0;
       for (let i = t.recent.length - 1; i >= 0 && t.recent[i] >= hourAgo; i--) recent++;
       out.push({

@@ -91,10 +91,9 @@ export async function startDashboard(service: VerdictSource | undefined, opts: D
 
   app.get('/api/things/:thing', async (req, reply) => {
     const thing = thingParam(req);
-    const latest = await data.latest(thing);
-    if (!latest) return reply.code(404).send({ error: `no report from ${thing}` });
-    const summary = (await data.things()).find((t) => t.thing === thing);
-    return { ...summary, quiet: summary ? isQuiet(summary.lastAt, summary.period, Date.now()) : false, metrics: await data.metrics(thing) };
+    const [summary] = await data.things(thing);
+    if (!summary) return reply.code(404).send({ error: `no report from ${thing}` });
+    return { ...summary, quiet: isQuiet(summary.lastAt, summary.period, Date.now()), metrics: await data.metrics(thing) };
   });
 
   app.get('/api/things/:thing/series', async (req, reply) => {

@@ -48,6 +48,7 @@ test('API: things, series, latest decoded, rejected with error codes, over repor
     const info = (await get(dash.url + 'api/things/api-thing')).body;
     t.true(info.metrics.includes('MyMetricOfType_Number'), 'a custom number metric is charted');
     t.is((await get(dash.url + 'api/things/nobody/latest')).status, 404);
+    t.is((await get(dash.url + 'api/things/nobody')).status, 404);
     t.is((await get(dash.url + 'api/nothing')).status, 404);
     t.like((await get(dash.url + 'api/profiles')).body, [{ name: 'in-memory-fixed-rule' }]);
     t.deepEqual((await get(dash.url + 'api/violations?active=true')).body, []);
@@ -133,6 +134,7 @@ test('memory adapter: bounded in things and points; the fixed rule raises on a v
   m.add(verdict('a', 7000, 1)); // a reported last: b is the one quiet longest
   m.add(verdict('c', 8000, 1));
   t.deepEqual(m.things().map((x) => x.thing).sort(), ['a', 'c']);
+  t.deepEqual(m.things('b'), []);
   m.add(verdict('a', 9000, 1)); // its last 3 reports: 5, 7 and 9 s
-  t.is(m.things().find((x) => x.thing === 'a')!.period, 2);
+  t.is(m.things('a')[0].period, 2);
 });
