@@ -228,6 +228,7 @@ async function fleetView(): Promise<void> {
   });
   onReconnect(() => void load());
   every(1000, render); // "12 s ago" and quiet things move on with the clock
+  every(60_000, () => void load().catch(showError)); // reports per hour counts up live; the hour-old ones drop here
   await load();
   performance.mark('fleet-rendered');
 }
