@@ -11,7 +11,7 @@ import fastifyStatic from '@fastify/static';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { timingSafeEqual, createHash } from 'node:crypto';
-import { isIP } from 'node:net';
+import { isIP, type AddressInfo } from 'node:net';
 import { isQuiet, type FleetData, type FleetEvent } from './data.ts';
 import { MemoryFleet, type MemoryOptions, type VerdictSource } from './memory.ts';
 import { viewReport } from './report.ts';
@@ -151,7 +151,7 @@ export async function startDashboard(service: VerdictSource | undefined, opts: D
   }
 
   await app.listen({ host, port: opts.port ?? 0 });
-  const port = app.server.address() && typeof app.server.address() === 'object' ? (app.server.address() as any).port : opts.port!;
+  const port = (app.server.address() as AddressInfo).port;
   const shown = host.includes(':') ? `[${host}]` : host;
   return {
     url: `http://${shown}:${port}/${opts.token ? `?token=${encodeURIComponent(opts.token)}` : ''}`,
