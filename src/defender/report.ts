@@ -11,7 +11,8 @@
 // (`runs`); a report copies them with Uint8Array.set, and writes CBOR heads byte by byte, addresses and JSON
 // numbers through the interpreter's native number-to-text and set. Transient values only (the nested helpers, a
 // subarray per run, a string per address or JSON number): nothing is kept between reports but the two typed
-// arrays and a few numbers. Measured by `npm run bench -- report` against cbor-js on the interpreter. Tag names come from the table in src/common/spec.ts, in the style asked for; so do the
+// arrays and a few numbers. Measured by `npm run bench -- report` against cbor-js on the interpreter. Tag names
+// come from the table in src/common/spec.ts, in the style asked for; so do the
 // custom-metric rules, checked before anything is written.
 //
 // A pass counts every byte even past the end of the buffer (nothing is written there): after a pass `at` is the
@@ -111,7 +112,7 @@ const enum Ch {
   CLOSE_MAP = 0x7d,
 }
 
-/** Bits of `style`: the format and tag style `runs` holds, and facts found when it was made. */
+/** Bits of runAt[Run.STYLE]: the format and tag style `runs` holds, and facts found when it was made. */
 const enum Style {
   READY = 1,
   JSON = 2,
@@ -144,6 +145,8 @@ const enum Run {
   CUSTOM,
   NUMBER, // then NUMBER_LIST, STRING_LIST, IP_LIST
   COUNT = NUMBER + 4,
+  /** Not a run: where runAt keeps the Style bits (one variable less in RAM). */
+  STYLE = COUNT + 1,
 }
 
 /**
@@ -165,11 +168,10 @@ function runRecipes(): string {
   );
 }
 
-/** The buffer being written and the offset in it; `style`; the runs' bytes and where each starts (runAt[COUNT]:
- * the end). */
+/** The buffer being written and the offset in it; the runs' bytes and where each starts (runAt[COUNT]: the end;
+ * runAt[STYLE]: Style bits). */
 var out: Uint8Array,
   at = 0,
-  style = 0,
   runs: Uint8Array,
   runAt: Uint16Array;
 
@@ -225,11 +227,11 @@ function setup(want: number, provider: any): any {
     // the values, as checked, for writeCustom (a provider is called once per report)
     (names as any).custom = custom;
   }
-  if ((style & (Style.READY | Style.JSON | Style.LONG)) === (want | Style.READY)) return custom ? names : null;
+  if (runAt && (runAt[Run.STYLE] & (Style.READY | Style.JSON | Style.LONG)) === (want | Style.READY)) return custom ? names : null;
   table = "," + tagNames() + ",";
   recipes = runRecipes().split("\n");
   probe = new Uint8Array(1);
-  runAt = new Uint16Array(Run.COUNT + 1);
+  runAt = new Uint16Array(Run.STYLE + 1);
   for (r = 0; r < Run.COUNT; r++) {
     runAt[r] = bytes.length;
     for (items = recipes[r].split(" "), j = 0; j < items.length; j++) {
@@ -250,7 +252,7 @@ function setup(want: number, provider: any): any {
   runs = new Uint8Array(bytes.length);
   for (i = 0; i < bytes.length; i++) runs[i] = bytes.charCodeAt(i);
   probe.set("1" as any);
-  style =
+  runAt[Run.STYLE] =
     want |
     Style.READY |
     (probe[0] === 0x31 ? Style.SET_STRING : 0) |
@@ -290,6 +292,7 @@ export function writeReport(
     base,
     address: any,
     key: Key,
+    style = 0, // runAt[STYLE], once setup has run
     want = (json ? Style.JSON : 0) | (longTags ? Style.LONG : 0);
   /** CBOR: run r, then the head of major type `major` with argument n when n >= 0. */
   function cborKey(r: number, major?: any, n?: any): void {
@@ -344,7 +347,10 @@ export function writeReport(
   // First try: write at once. Only a document that turns out too big costs more passes: the largest perList
   // that fits (the size grows with it), between fits and tooBig.
   for (;;) {
-    if (!pass++ && (names = setup(want, flags & Flag.CUSTOM && customMetrics)) === 0) return Err.CUSTOM;
+    if (!pass++) {
+      if ((names = setup(want, flags & Flag.CUSTOM && customMetrics)) === 0) return Err.CUSTOM;
+      style = runAt[Run.STYLE];
+    }
     at = dropped = 0;
     key(Run.EMPTY, Major.MAP, names ? 3 : 2);
     key(Run.HEADER, Major.UINT, reportId);
@@ -428,7 +434,7 @@ export function writeReport(
 /** The custom_metrics block (names from setup: values checked already), with writeReport's key and put;
  * returns the list entries dropped to fit perList. */
 function writeCustom(names: any, perList: number, key: Key, put: Put, longHead: (major: number, n: number) => void): number {
-  var json = style & Style.JSON,
+  var json = runAt[Run.STYLE] & Style.JSON,
     custom = names.custom,
     dropped = 0,
     value,
