@@ -293,28 +293,31 @@ export function writeReport(
     address: any,
     key: Key,
     style = 0, // runAt[STYLE], once setup has run
+    // module variables as locals once setup has run: the interpreter finds a name by searching scope after scope
+    bytes: Uint8Array,
+    starts: Uint16Array,
     want = (json ? Style.JSON : 0) | (longTags ? Style.LONG : 0);
   /** CBOR: run r, then the head of major type `major` with argument n when n >= 0. */
   function cborKey(r: number, major?: any, n?: any): void {
-    var from = runAt[r],
-      to = runAt[r + 1];
-    if (at + to - from <= out.length) out.set(runs.subarray(from, to), at);
+    var from = starts[r],
+      to = starts[r + 1];
+    if (at + to - from <= buf.length) buf.set(bytes.subarray(from, to), at);
     at += to - from;
     if (n >= 0) {
-      if (n < Cbor.ONE_BYTE) out[at++] = major + n;
+      if (n < Cbor.ONE_BYTE) buf[at++] = major + n;
       else longHead(major, n);
     }
   }
   /** JSON: run r (its leading comma only after an entry), then "{", "[" or the integer n when n >= 0. */
   function jsonKey(r: number, major?: any, n?: any): void {
-    var from = runAt[r],
-      to = runAt[r + 1];
-    if (runs[from] === Ch.COMMA && (out[at - 1] === Ch.OPEN_MAP || out[at - 1] === Ch.OPEN_ARRAY)) from++;
-    if (at + to - from <= out.length) out.set(runs.subarray(from, to), at);
+    var from = starts[r],
+      to = starts[r + 1];
+    if (bytes[from] === Ch.COMMA && (buf[at - 1] === Ch.OPEN_MAP || buf[at - 1] === Ch.OPEN_ARRAY)) from++;
+    if (at + to - from <= buf.length) buf.set(bytes.subarray(from, to), at);
     at += to - from;
     if (n >= 0) {
-      if (major === Major.MAP) out[at++] = Ch.OPEN_MAP;
-      else if (major === Major.ARRAY) out[at++] = Ch.OPEN_ARRAY;
+      if (major === Major.MAP) buf[at++] = Ch.OPEN_MAP;
+      else if (major === Major.ARRAY) buf[at++] = Ch.OPEN_ARRAY;
       else put(String(n));
     }
   }
@@ -324,17 +327,17 @@ export function writeReport(
   function longHead(major: number, n: number): void {
     var size = n < 256 ? 1 : n < 65536 ? 2 : n < 4294967296 ? 4 : 8,
       high = Math.floor(n / 4294967296);
-    out[at++] = major + (size < 2 ? Cbor.ONE_BYTE : size < 4 ? Cbor.TWO_BYTES : size < 8 ? Cbor.FOUR_BYTES : Cbor.EIGHT_BYTES);
-    if (size > 4) (out[at++] = high >>> 24), (out[at++] = (high >> 16) & 255), (out[at++] = (high >> 8) & 255), (out[at++] = high & 255);
+    buf[at++] = major + (size < 2 ? Cbor.ONE_BYTE : size < 4 ? Cbor.TWO_BYTES : size < 8 ? Cbor.FOUR_BYTES : Cbor.EIGHT_BYTES);
+    if (size > 4) (buf[at++] = high >>> 24), (buf[at++] = (high >> 16) & 255), (buf[at++] = (high >> 8) & 255), (buf[at++] = high & 255);
     n -= high * 4294967296;
-    for (size = size > 4 ? 4 : size; size--; ) out[at++] = (n >>> (8 * size)) & 255;
+    for (size = size > 4 ? 4 : size; size--; ) buf[at++] = (n >>> (8 * size)) & 255;
   }
   /** ASCII text (digits, an address) as bytes. */
   function put(text: string): void {
     var i;
-    if (at + text.length <= out.length) {
-      if (style & Style.SET_STRING) out.set(text as any, at);
-      else for (i = 0; i < text.length; i++) out[at + i] = text.charCodeAt(i);
+    if (at + text.length <= buf.length) {
+      if (style & Style.SET_STRING) buf.set(text as any, at);
+      else for (i = 0; i < text.length; i++) buf[at + i] = text.charCodeAt(i);
     }
     at += text.length;
   }
@@ -342,14 +345,16 @@ export function writeReport(
     return Err.INPUT;
   }
   badMetric = "";
-  out = buf;
+  out = buf; // for writeCustom
   key = json ? jsonKey : cborKey;
-  // First try: write at once. Only a document that turns out too big costs more passes: the largest perList
+  // First try: write at once. Only a document that turns buf too big costs more passes: the largest perList
   // that fits (the size grows with it), between fits and tooBig.
   for (;;) {
     if (!pass++) {
       if ((names = setup(want, flags & Flag.CUSTOM && customMetrics)) === 0) return Err.CUSTOM;
-      style = runAt[Run.STYLE];
+      bytes = runs;
+      starts = runAt;
+      style = starts[Run.STYLE];
     }
     at = dropped = 0;
     key(Run.EMPTY, Major.MAP, names ? 3 : 2);
@@ -367,7 +372,7 @@ export function writeReport(
       key(Run.NETWORK_STATS + 1, Major.UINT, NS[1]);
       key(Run.NETWORK_STATS + 2, Major.UINT, NS[2]);
       key(Run.NETWORK_STATS + 3, Major.UINT, NS[3]);
-      if (json) out[at++] = Ch.CLOSE_MAP;
+      if (json) buf[at++] = Ch.CLOSE_MAP;
     }
     if (flags & (Flag.TCP_TOTAL | Flag.TCP_REMOTE)) {
       // {total, connections}, keys in canonical order; the established connections with a known address
@@ -387,14 +392,14 @@ export function writeReport(
             if (flags & Flag.TCP_LOCAL && S[slot + 1] & 65535) key(Run.CONNECTION_LOCAL, Major.UINT, S[slot + 1] & 65535), key(Run.REMOTE_ADDR);
             else key(Run.CONNECTION);
             // "a.b.c.d:port" is at most 21 bytes: its CBOR head is one byte
-            if (json) put('"' + address + '"'), (out[at++] = Ch.CLOSE_MAP);
-            else (out[at++] = Major.TEXT + address.length), put(address);
+            if (json) put('"' + address + '"'), (buf[at++] = Ch.CLOSE_MAP);
+            else (buf[at++] = Major.TEXT + address.length), put(address);
           }
         }
-        if (json) out[at++] = Ch.CLOSE_ARRAY;
+        if (json) buf[at++] = Ch.CLOSE_ARRAY;
       }
       if (flags & Flag.TCP_TOTAL && !(style & Style.TOTAL_BEFORE_CONNECTIONS)) key(Run.TOTAL, Major.UINT, S[EST]);
-      if (json) (out[at++] = Ch.CLOSE_MAP), (out[at++] = Ch.CLOSE_MAP);
+      if (json) (buf[at++] = Ch.CLOSE_MAP), (buf[at++] = Ch.CLOSE_MAP);
     }
     // {total, ports} of the TCP, then the UDP port table (S[base]: the total, then 8 ports, 0 free); the flags of
     // the UDP table are those of the TCP one, shifted
@@ -407,15 +412,15 @@ export function writeReport(
         if (S[base]) for (slot = base + 1; slot < base + 9; slot++) if (S[slot]) listed++;
         dropped += listed - (listed < perList ? listed : perList);
         key(Run.PORTS, Major.ARRAY, (listed = listed < perList ? listed : perList));
-        for (slot = base + 1; listed; slot++) if (S[slot]) listed--, key(Run.PORT, Major.UINT, S[slot]), json && (out[at++] = Ch.CLOSE_MAP);
-        if (json) out[at++] = Ch.CLOSE_ARRAY;
+        for (slot = base + 1; listed; slot++) if (S[slot]) listed--, key(Run.PORT, Major.UINT, S[slot]), json && (buf[at++] = Ch.CLOSE_MAP);
+        if (json) buf[at++] = Ch.CLOSE_ARRAY;
       }
       if (count & Flag.TCP_PORTS_TOTAL && !(style & Style.TOTAL_BEFORE_PORTS)) key(Run.TOTAL, Major.UINT, S[base]);
-      if (json) out[at++] = Ch.CLOSE_MAP;
+      if (json) buf[at++] = Ch.CLOSE_MAP;
     }
-    if (json) out[at++] = Ch.CLOSE_MAP;
+    if (json) buf[at++] = Ch.CLOSE_MAP;
     if (names) dropped += writeCustom(names, perList, key, put, longHead);
-    if (json) out[at++] = Ch.CLOSE_MAP;
+    if (json) buf[at++] = Ch.CLOSE_MAP;
     if (tooBig < 0 || (tooBig > Limit.LIST && at <= buf.length)) break;
     if (tooBig > Limit.LIST) (fits = -1), (tooBig = Limit.LIST);
     else if (at > buf.length) tooBig = perList;
