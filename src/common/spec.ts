@@ -1,20 +1,23 @@
 // The facts of the AWS IoT Device Defender metrics document that the device's report writer (src/defender/
 // report.ts) and the service's validator (service/validate.ts) share, in one place (docs/report-format.md):
-//   tagNames()            the (long, short) tag names, one pair per line of the table below
+//   tagNames()            the (long, short) tag names
 //   customMetricError()   the custom-metric rules: why AWS refuses a metric, or "" when it takes it
 //   MAX_LIST              entries per list
 // Device code (ES5, Espruino): tagNames() keeps the table in a function, so no string stays in RAM between
 // reports; the rules use no regex group, alternation or {n,m} (Espruino's regex has none of them).
 //
-import { byteStrings } from "./utf8";
-
 // Sources (AWS IoT Device Defender developer guide and API reference):
 //   tags: https://docs.aws.amazon.com/iot-device-defender/latest/devguide/detect-device-side-metrics.html
 //   metric names: https://docs.aws.amazon.com/iot/latest/apireference/API_CreateCustomMetric.html
 //   values (Double, list of doubles, strings): https://docs.aws.amazon.com/iot/latest/apireference/API_MetricValue.html
+import { byteStrings } from "./utf8";
 
-/** Entries per list. The guide states no number; AWS's own agent (Python SDK) sends at most 50, as we do. */
-export var MAX_LIST = 50;
+export const enum Limit {
+  /** Entries per list. The guide states no number; AWS's own agent (Python SDK) sends at most 50, as we do. */
+  LIST = 50,
+}
+/** Limit.LIST, for host code. */
+export var MAX_LIST = Limit.LIST;
 
 /**
  * The tag table: "long short" pairs separated by commas. A custom metric's value kinds have no short name (the
@@ -109,7 +112,7 @@ export function customMetricError(name: string, value: any): string {
   }
   list = kind === "number" ? [value.number] : value[kind];
   if (!list || typeof list !== "object" || typeof list.length !== "number") return "not a list";
-  if (list.length > MAX_LIST) return "more than " + MAX_LIST + " entries";
+  if (list.length > Limit.LIST) return "more than " + Limit.LIST + " entries";
   for (i = 0; i < list.length; i++) {
     v = list[i];
     if (kind === "number" || kind === "number_list") {

@@ -8,10 +8,11 @@
 // Speed on Espruino, which re-reads a function's source at every call (a call costs in proportion to the size of
 // the called function) and runs native code fast: the constant parts of the document (keys with their map heads,
 // the version) are encoded once per format and tag style, when a report first asks for it, into one Uint8Array
-// (`runs`); a report copies them with Uint8Array.set, and writes numbers and addresses with small functions
-// (numbers and addresses through the interpreter's native number-to-text, then set). Transient values only (a
-// subarray per run, a string per address or JSON number): nothing is kept between reports but the two typed arrays
-// and a few numbers. Tag names come from the table in src/common/spec.ts, in the style asked for; so do the
+// (`runs`); a report copies them with Uint8Array.set, and writes CBOR heads byte by byte, addresses and JSON
+// numbers through the interpreter's native number-to-text and set. Transient values only (the nested helpers, a
+// subarray per run, a string per address or JSON number): nothing is kept between reports but the two typed
+// arrays and a few numbers. Measured by `npm run bench -- report` against cbor-js on the interpreter. Tag names
+// come from the table in src/common/spec.ts, in the style asked for; so do the
 // custom-metric rules, checked before anything is written.
 //
 // A pass counts every byte even past the end of the buffer (nothing is written there): after a pass `at` is the
@@ -39,21 +40,42 @@
 // list longer than that is refused (AWS refuses it).
 import { S, NS, EST, OVF, TP, UP, RING } from "./ring";
 import { utf8Write, byteStrings } from "../common/utf8";
-import { tagNames, customMetricError, MAX_LIST } from "../common/spec";
+import { tagNames, customMetricError, Limit } from "../common/spec";
 
-export var F_TCP_TOTAL = 0x1, // FreeRTOS: established connections total
-  F_TCP_LOCAL = 0x2, // local port of each connection
-  F_TCP_REMOTE = 0x4, // FreeRTOS: established connections remote address (the connections list)
-  F_TCP_PORTS_TOTAL = 0x10,
-  F_TCP_PORTS = 0x20,
-  F_UDP_PORTS_TOTAL = 0x40,
-  F_UDP_PORTS = 0x80,
-  F_NET_STATS = 0x100,
-  F_CUSTOM = 0x200;
+/** Metrics flags: which parts a report holds. */
+export const enum Flag {
+  TCP_TOTAL = 0x1, // FreeRTOS: established connections total
+  TCP_LOCAL = 0x2, // local port of each connection
+  TCP_REMOTE = 0x4, // FreeRTOS: established connections remote address (the connections list)
+  TCP_PORTS_TOTAL = 0x10,
+  TCP_PORTS = 0x20,
+  UDP_PORTS_TOTAL = 0x40, // the UDP flags are the TCP ports' ones, shifted left by 2
+  UDP_PORTS = 0x80,
+  NET_STATS = 0x100,
+  CUSTOM = 0x200,
+}
 
-export var ERR_SPACE = -1,
-  ERR_INPUT = -2,
-  ERR_CUSTOM = -3;
+export const enum Err {
+  SPACE = -1,
+  INPUT = -2,
+  CUSTOM = -3,
+}
+
+// The same as exported variables (the agent's interface); the writer uses the enums, which cost no RAM: an
+// export nobody imports is dropped from the bundle.
+export var F_TCP_TOTAL = Flag.TCP_TOTAL,
+  F_TCP_LOCAL = Flag.TCP_LOCAL,
+  F_TCP_REMOTE = Flag.TCP_REMOTE,
+  F_TCP_PORTS_TOTAL = Flag.TCP_PORTS_TOTAL,
+  F_TCP_PORTS = Flag.TCP_PORTS,
+  F_UDP_PORTS_TOTAL = Flag.UDP_PORTS_TOTAL,
+  F_UDP_PORTS = Flag.UDP_PORTS,
+  F_NET_STATS = Flag.NET_STATS,
+  F_CUSTOM = Flag.CUSTOM;
+
+export var ERR_SPACE = Err.SPACE,
+  ERR_INPUT = Err.INPUT,
+  ERR_CUSTOM = Err.CUSTOM;
 
 /** After ERR_CUSTOM: the name of the custom metric AWS would refuse ("" when the provider threw or gave no
  * object). */
@@ -90,7 +112,7 @@ const enum Ch {
   CLOSE_MAP = 0x7d,
 }
 
-/** Bits of `style`: the format and tag style `runs` holds, and facts found when it was made. */
+/** Bits of runAt[Run.STYLE]: the format and tag style `runs` holds, and facts found when it was made. */
 const enum Style {
   READY = 1,
   JSON = 2,
@@ -123,6 +145,8 @@ const enum Run {
   CUSTOM,
   NUMBER, // then NUMBER_LIST, STRING_LIST, IP_LIST
   COUNT = NUMBER + 4,
+  /** Not a run: where runAt keeps the Style bits (one variable less in RAM). */
+  STYLE = COUNT + 1,
 }
 
 /**
@@ -144,18 +168,24 @@ function runRecipes(): string {
   );
 }
 
-/** The buffer being written and the offset in it; `style`; the runs' bytes and where each starts (runAt[COUNT]:
- * the end). */
+/** The buffer being written and the offset in it; the runs' bytes and where each starts (runAt[COUNT]: the end;
+ * runAt[STYLE]: Style bits). */
 var out: Uint8Array,
   at = 0,
-  style = 0,
   runs: Uint8Array,
   runAt: Uint16Array;
 
-/** Makes `runs` for a format and tag style (Style bits). */
-function prepare(want: number): void {
-  var table = "," + tagNames() + ",",
-    recipes = runRecipes().split("\n"),
+/** A report's cold start, in one function (on Espruino each top-level function costs RAM while the module is
+ * loaded): makes `runs` when the format or tag style (Style bits in `want`) is not the one they hold, and
+ * returns the custom metrics from `provider` (an object, or a function returning one) as their names in
+ * canonical order (shorter first, then bytewise: ASCII names), the checked object in `.custom`; null when there
+ * are none; 0 when the provider threw or gave no object, or AWS would refuse a metric (badMetric: its name). */
+function setup(want: number, provider: any): any {
+  var custom,
+    names: string[] = [],
+    metric,
+    table: string,
+    recipes: string[],
     bytes = "",
     name = function (long: string): string {
       var i = table.indexOf("," + long + " ") + long.length + 2;
@@ -167,14 +197,41 @@ function prepare(want: number): void {
       b = name(b);
       return a.length < b.length || (a.length === b.length && a < b) ? 1 : 0;
     },
-    probe = new Uint8Array(1),
+    probe,
     r,
     i,
     j,
     items,
     item,
     text;
-  runAt = new Uint16Array(Run.COUNT + 1);
+  if (provider) {
+    try {
+      custom = typeof provider === "function" ? provider() : provider;
+    } catch (e) {
+      return 0;
+    }
+  }
+  if (custom) {
+    // for-in over a number, boolean or null throws on Espruino
+    if (typeof custom !== "object") return 0;
+    for (metric in custom) {
+      if (customMetricError(metric, custom[metric])) {
+        badMetric = metric;
+        return 0;
+      }
+      names.push(metric);
+    }
+    names.sort(function (a, b) {
+      return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+    });
+    // the values, as checked, for writeCustom (a provider is called once per report)
+    (names as any).custom = custom;
+  }
+  if (runAt && (runAt[Run.STYLE] & (Style.READY | Style.JSON | Style.LONG)) === (want | Style.READY)) return custom ? names : null;
+  table = "," + tagNames() + ",";
+  recipes = runRecipes().split("\n");
+  probe = new Uint8Array(1);
+  runAt = new Uint16Array(Run.STYLE + 1);
   for (r = 0; r < Run.COUNT; r++) {
     runAt[r] = bytes.length;
     for (items = recipes[r].split(" "), j = 0; j < items.length; j++) {
@@ -195,29 +252,19 @@ function prepare(want: number): void {
   runs = new Uint8Array(bytes.length);
   for (i = 0; i < bytes.length; i++) runs[i] = bytes.charCodeAt(i);
   probe.set("1" as any);
-  style =
+  runAt[Run.STYLE] =
     want |
     Style.READY |
     (probe[0] === 0x31 ? Style.SET_STRING : 0) |
     (before("total", "connections") ? Style.TOTAL_BEFORE_CONNECTIONS : 0) |
     (before("total", "ports") ? Style.TOTAL_BEFORE_PORTS : 0);
-}
-
-/** A CBOR head with argument n (24 <= n <= 2^53) in 1, 2, 4 or 8 bytes, big-endian; >>> only below 2^32
- * (Espruino's integers are 32-bit, larger ones doubles). Top level and called from two places: the minifier
- * would otherwise inline it into writeReport's key writer, whose text the interpreter reads at every call. */
-function longHead(major: number, n: number): void {
-  var size = n < 256 ? 1 : n < 65536 ? 2 : n < 4294967296 ? 4 : 8,
-    high = Math.floor(n / 4294967296);
-  out[at++] = major + (size < 2 ? Cbor.ONE_BYTE : size < 4 ? Cbor.TWO_BYTES : size < 8 ? Cbor.FOUR_BYTES : Cbor.EIGHT_BYTES);
-  if (size > 4) (out[at++] = high >>> 24), (out[at++] = (high >> 16) & 255), (out[at++] = (high >> 8) & 255), (out[at++] = high & 255);
-  n -= high * 4294967296;
-  for (size = size > 4 ? 4 : size; size--; ) out[at++] = (n >>> (8 * size)) & 255;
+  return custom ? names : null;
 }
 
 /** What writeCustom writes with: writeReport's helpers. */
 type Key = (run: number, major?: number, n?: number) => void;
 type Put = (text: string) => void;
+
 
 export function writeReport(
   buf: Uint8Array,
@@ -230,13 +277,13 @@ export function writeReport(
 ): number {
   // The interpreter reads a function's text at every call (to its end, even after a return) and a loop's body at
   // every turn: this text is kept short; the helpers are nested (made per report, nothing kept between reports),
-  // one per format, short; the cold parts (prepare, custom metrics) live in functions of their own, called from
+  // one per format, short; the cold parts (setup, custom metrics) live in functions of their own, called from
   // inside the pass loop so that the minifier does not inline them here.
   // Every var declared up front: Espruino does not hoist var, and the minifier may reorder the branches.
   var names: any = null,
-    perList = MAX_LIST, // entries per list in this pass
-    fits = MAX_LIST, // the largest perList known to fit (-1: none)
-    tooBig = MAX_LIST + 1, // the smallest perList known not to fit (MAX_LIST + 1: first pass; -1: last pass)
+    perList: number = Limit.LIST, // entries per list in this pass
+    fits: number = Limit.LIST, // the largest perList known to fit (-1: none)
+    tooBig: number = Limit.LIST + 1, // the smallest perList known not to fit (Limit.LIST + 1: first pass; -1: last pass)
     dropped = 0,
     pass = 0,
     count,
@@ -245,53 +292,69 @@ export function writeReport(
     base,
     address: any,
     key: Key,
+    style = 0, // runAt[STYLE], once setup has run
+    // module variables as locals once setup has run: the interpreter finds a name by searching scope after scope
+    bytes: Uint8Array,
+    starts: Uint16Array,
     want = (json ? Style.JSON : 0) | (longTags ? Style.LONG : 0);
   /** CBOR: run r, then the head of major type `major` with argument n when n >= 0. */
   function cborKey(r: number, major?: any, n?: any): void {
-    var from = runAt[r],
-      to = runAt[r + 1];
-    if (at + to - from <= out.length) out.set(runs.subarray(from, to), at);
+    var from = starts[r],
+      to = starts[r + 1];
+    if (at + to - from <= buf.length) buf.set(bytes.subarray(from, to), at);
     at += to - from;
     if (n >= 0) {
-      if (n < Cbor.ONE_BYTE) out[at++] = major + n;
+      if (n < Cbor.ONE_BYTE) buf[at++] = major + n;
       else longHead(major, n);
     }
   }
   /** JSON: run r (its leading comma only after an entry), then "{", "[" or the integer n when n >= 0. */
   function jsonKey(r: number, major?: any, n?: any): void {
-    var from = runAt[r],
-      to = runAt[r + 1];
-    if (runs[from] === Ch.COMMA && (out[at - 1] === Ch.OPEN_MAP || out[at - 1] === Ch.OPEN_ARRAY)) from++;
-    if (at + to - from <= out.length) out.set(runs.subarray(from, to), at);
+    var from = starts[r],
+      to = starts[r + 1];
+    if (bytes[from] === Ch.COMMA && (buf[at - 1] === Ch.OPEN_MAP || buf[at - 1] === Ch.OPEN_ARRAY)) from++;
+    if (at + to - from <= buf.length) buf.set(bytes.subarray(from, to), at);
     at += to - from;
     if (n >= 0) {
-      if (major === Major.MAP) out[at++] = Ch.OPEN_MAP;
-      else if (major === Major.ARRAY) out[at++] = Ch.OPEN_ARRAY;
+      if (major === Major.MAP) buf[at++] = Ch.OPEN_MAP;
+      else if (major === Major.ARRAY) buf[at++] = Ch.OPEN_ARRAY;
       else put(String(n));
     }
+  }
+  /** A CBOR head with argument n (24 <= n <= 2^53) in 1, 2, 4 or 8 bytes, big-endian; >>> only below 2^32
+   * (Espruino's integers are 32-bit, larger ones doubles). Passed to writeCustom too: the minifier would
+   * otherwise inline it into cborKey, whose text the interpreter reads at every call. */
+  function longHead(major: number, n: number): void {
+    var size = n < 256 ? 1 : n < 65536 ? 2 : n < 4294967296 ? 4 : 8,
+      high = Math.floor(n / 4294967296);
+    buf[at++] = major + (size < 2 ? Cbor.ONE_BYTE : size < 4 ? Cbor.TWO_BYTES : size < 8 ? Cbor.FOUR_BYTES : Cbor.EIGHT_BYTES);
+    if (size > 4) (buf[at++] = high >>> 24), (buf[at++] = (high >> 16) & 255), (buf[at++] = (high >> 8) & 255), (buf[at++] = high & 255);
+    n -= high * 4294967296;
+    for (size = size > 4 ? 4 : size; size--; ) buf[at++] = (n >>> (8 * size)) & 255;
   }
   /** ASCII text (digits, an address) as bytes. */
   function put(text: string): void {
     var i;
-    if (at + text.length <= out.length) {
-      if (style & Style.SET_STRING) out.set(text as any, at);
-      else for (i = 0; i < text.length; i++) out[at + i] = text.charCodeAt(i);
+    if (at + text.length <= buf.length) {
+      if (style & Style.SET_STRING) buf.set(text as any, at);
+      else for (i = 0; i < text.length; i++) buf[at + i] = text.charCodeAt(i);
     }
     at += text.length;
   }
   if (!buf || typeof buf.length !== "number" || !(reportId >= 0 && reportId <= 9007199254740992) || reportId % 1) {
-    return ERR_INPUT;
+    return Err.INPUT;
   }
   badMetric = "";
-  out = buf;
+  out = buf; // for writeCustom
   key = json ? jsonKey : cborKey;
-  // First try: write at once. Only a document that turns out too big costs more passes: the largest perList
+  // First try: write at once. Only a document that turns buf too big costs more passes: the largest perList
   // that fits (the size grows with it), between fits and tooBig.
   for (;;) {
     if (!pass++) {
-      names = flags & F_CUSTOM ? customNames(customMetrics) : null;
-      if (names === 0) return ERR_CUSTOM;
-      if ((style & (Style.READY | Style.JSON | Style.LONG)) !== (want | Style.READY)) prepare(want);
+      if ((names = setup(want, flags & Flag.CUSTOM && customMetrics)) === 0) return Err.CUSTOM;
+      bytes = runs;
+      starts = runAt;
+      style = starts[Run.STYLE];
     }
     at = dropped = 0;
     key(Run.EMPTY, Major.MAP, names ? 3 : 2);
@@ -299,26 +362,26 @@ export function writeReport(
     key(
       Run.METRICS,
       Major.MAP,
-      (flags & (F_TCP_TOTAL | F_TCP_REMOTE) ? 1 : 0) +
-        (flags & (F_TCP_PORTS_TOTAL | F_TCP_PORTS) ? 1 : 0) +
-        (flags & (F_UDP_PORTS_TOTAL | F_UDP_PORTS) ? 1 : 0) +
-        (flags & F_NET_STATS ? 1 : 0),
+      (flags & (Flag.TCP_TOTAL | Flag.TCP_REMOTE) ? 1 : 0) +
+        (flags & (Flag.TCP_PORTS_TOTAL | Flag.TCP_PORTS) ? 1 : 0) +
+        (flags & (Flag.UDP_PORTS_TOTAL | Flag.UDP_PORTS) ? 1 : 0) +
+        (flags & Flag.NET_STATS ? 1 : 0),
     );
-    if (flags & F_NET_STATS) {
+    if (flags & Flag.NET_STATS) {
       key(Run.NETWORK_STATS, Major.UINT, NS[0]);
       key(Run.NETWORK_STATS + 1, Major.UINT, NS[1]);
       key(Run.NETWORK_STATS + 2, Major.UINT, NS[2]);
       key(Run.NETWORK_STATS + 3, Major.UINT, NS[3]);
-      if (json) out[at++] = Ch.CLOSE_MAP;
+      if (json) buf[at++] = Ch.CLOSE_MAP;
     }
-    if (flags & (F_TCP_TOTAL | F_TCP_REMOTE)) {
+    if (flags & (Flag.TCP_TOTAL | Flag.TCP_REMOTE)) {
       // {total, connections}, keys in canonical order; the established connections with a known address
-      key(Run.TCP, Major.MAP, flags & F_TCP_TOTAL && flags & F_TCP_REMOTE ? 2 : 1);
-      if (flags & F_TCP_TOTAL && style & Style.TOTAL_BEFORE_CONNECTIONS) key(Run.TOTAL, Major.UINT, S[EST]);
-      if (flags & F_TCP_REMOTE) {
+      key(Run.TCP, Major.MAP, flags & Flag.TCP_TOTAL && flags & Flag.TCP_REMOTE ? 2 : 1);
+      if (flags & Flag.TCP_TOTAL && style & Style.TOTAL_BEFORE_CONNECTIONS) key(Run.TOTAL, Major.UINT, S[EST]);
+      if (flags & Flag.TCP_REMOTE) {
         count = 0;
         if (S[EST]) for (slot = RING; slot < S.length; slot += 3) if (S[slot + 2] > 0 && S[slot]) count++;
-        count = count < MAX_LIST ? count : MAX_LIST;
+        count = count < Limit.LIST ? count : Limit.LIST;
         dropped += count - (listed = count < perList ? count : perList);
         key(Run.CONNECTIONS, Major.ARRAY, listed);
         for (slot = RING; listed; slot += 3) {
@@ -326,46 +389,46 @@ export function writeReport(
             listed--;
             address = S[slot];
             address = (address >>> 24) + "." + ((address >> 16) & 255) + "." + ((address >> 8) & 255) + "." + (address & 255) + ":" + (S[slot + 1] >>> 16);
-            if (flags & F_TCP_LOCAL && S[slot + 1] & 65535) key(Run.CONNECTION_LOCAL, Major.UINT, S[slot + 1] & 65535), key(Run.REMOTE_ADDR);
+            if (flags & Flag.TCP_LOCAL && S[slot + 1] & 65535) key(Run.CONNECTION_LOCAL, Major.UINT, S[slot + 1] & 65535), key(Run.REMOTE_ADDR);
             else key(Run.CONNECTION);
             // "a.b.c.d:port" is at most 21 bytes: its CBOR head is one byte
-            if (json) put('"' + address + '"'), (out[at++] = Ch.CLOSE_MAP);
-            else (out[at++] = Major.TEXT + address.length), put(address);
+            if (json) put('"' + address + '"'), (buf[at++] = Ch.CLOSE_MAP);
+            else (buf[at++] = Major.TEXT + address.length), put(address);
           }
         }
-        if (json) out[at++] = Ch.CLOSE_ARRAY;
+        if (json) buf[at++] = Ch.CLOSE_ARRAY;
       }
-      if (flags & F_TCP_TOTAL && !(style & Style.TOTAL_BEFORE_CONNECTIONS)) key(Run.TOTAL, Major.UINT, S[EST]);
-      if (json) (out[at++] = Ch.CLOSE_MAP), (out[at++] = Ch.CLOSE_MAP);
+      if (flags & Flag.TCP_TOTAL && !(style & Style.TOTAL_BEFORE_CONNECTIONS)) key(Run.TOTAL, Major.UINT, S[EST]);
+      if (json) (buf[at++] = Ch.CLOSE_MAP), (buf[at++] = Ch.CLOSE_MAP);
     }
     // {total, ports} of the TCP, then the UDP port table (S[base]: the total, then 8 ports, 0 free); the flags of
     // the UDP table are those of the TCP one, shifted
     for (base = TP, count = flags; base; base = base < UP ? UP : 0, count = flags >> 2) {
-      if (!(count & (F_TCP_PORTS_TOTAL | F_TCP_PORTS))) continue;
-      key(base < UP ? Run.TCP_PORTS : Run.UDP_PORTS, Major.MAP, count & F_TCP_PORTS_TOTAL && count & F_TCP_PORTS ? 2 : 1);
-      if (count & F_TCP_PORTS_TOTAL && style & Style.TOTAL_BEFORE_PORTS) key(Run.TOTAL, Major.UINT, S[base]);
-      if (count & F_TCP_PORTS) {
+      if (!(count & (Flag.TCP_PORTS_TOTAL | Flag.TCP_PORTS))) continue;
+      key(base < UP ? Run.TCP_PORTS : Run.UDP_PORTS, Major.MAP, count & Flag.TCP_PORTS_TOTAL && count & Flag.TCP_PORTS ? 2 : 1);
+      if (count & Flag.TCP_PORTS_TOTAL && style & Style.TOTAL_BEFORE_PORTS) key(Run.TOTAL, Major.UINT, S[base]);
+      if (count & Flag.TCP_PORTS) {
         listed = 0;
         if (S[base]) for (slot = base + 1; slot < base + 9; slot++) if (S[slot]) listed++;
         dropped += listed - (listed < perList ? listed : perList);
         key(Run.PORTS, Major.ARRAY, (listed = listed < perList ? listed : perList));
-        for (slot = base + 1; listed; slot++) if (S[slot]) listed--, key(Run.PORT, Major.UINT, S[slot]), json && (out[at++] = Ch.CLOSE_MAP);
-        if (json) out[at++] = Ch.CLOSE_ARRAY;
+        for (slot = base + 1; listed; slot++) if (S[slot]) listed--, key(Run.PORT, Major.UINT, S[slot]), json && (buf[at++] = Ch.CLOSE_MAP);
+        if (json) buf[at++] = Ch.CLOSE_ARRAY;
       }
-      if (count & F_TCP_PORTS_TOTAL && !(style & Style.TOTAL_BEFORE_PORTS)) key(Run.TOTAL, Major.UINT, S[base]);
-      if (json) out[at++] = Ch.CLOSE_MAP;
+      if (count & Flag.TCP_PORTS_TOTAL && !(style & Style.TOTAL_BEFORE_PORTS)) key(Run.TOTAL, Major.UINT, S[base]);
+      if (json) buf[at++] = Ch.CLOSE_MAP;
     }
-    if (json) out[at++] = Ch.CLOSE_MAP;
-    if (names) dropped += writeCustom(names, perList, key, put);
-    if (json) out[at++] = Ch.CLOSE_MAP;
-    if (tooBig < 0 || (tooBig > MAX_LIST && at <= buf.length)) break;
-    if (tooBig > MAX_LIST) (fits = -1), (tooBig = MAX_LIST);
+    if (json) buf[at++] = Ch.CLOSE_MAP;
+    if (names) dropped += writeCustom(names, perList, key, put, longHead);
+    if (json) buf[at++] = Ch.CLOSE_MAP;
+    if (tooBig < 0 || (tooBig > Limit.LIST && at <= buf.length)) break;
+    if (tooBig > Limit.LIST) (fits = -1), (tooBig = Limit.LIST);
     else if (at > buf.length) tooBig = perList;
     else fits = perList;
     if (tooBig - fits > 1) perList = (fits + tooBig) >> 1;
     else (perList = fits < 0 ? 0 : fits), (tooBig = -1);
   }
-  if (fits < 0) return ERR_SPACE;
+  if (fits < 0) return Err.SPACE;
   if (info) {
     info[0] = dropped;
     info[1] = S[OVF];
@@ -373,40 +436,10 @@ export function writeReport(
   return at;
 }
 
-/** The custom metrics from `provider` (an object, or a function returning one), their names in canonical order
- * (shorter first, then bytewise: ASCII names); null when there are none; 0 when the provider threw or gave no
- * object, or AWS would refuse a metric (badMetric: its name). */
-function customNames(provider: any): any {
-  var custom,
-    names: string[] = [],
-    name;
-  try {
-    custom = typeof provider === "function" ? provider() : provider;
-  } catch (e) {
-    return 0;
-  }
-  if (!custom) return null;
-  // for-in over a number, boolean or null throws on Espruino
-  if (typeof custom !== "object") return 0;
-  for (name in custom) {
-    if (customMetricError(name, custom[name])) {
-      badMetric = name;
-      return 0;
-    }
-    names.push(name);
-  }
-  names.sort(function (a, b) {
-    return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
-  });
-  // the values, as checked, for writeCustom (a provider is called once per report)
-  (names as any).custom = custom;
-  return names;
-}
-
-/** The custom_metrics block (names from customNames: values checked already), with writeReport's key and put;
+/** The custom_metrics block (names from setup: values checked already), with writeReport's key and put;
  * returns the list entries dropped to fit perList. */
-function writeCustom(names: any, perList: number, key: Key, put: Put): number {
-  var json = style & Style.JSON,
+function writeCustom(names: any, perList: number, key: Key, put: Put, longHead: (major: number, n: number) => void): number {
+  var json = runAt[Run.STYLE] & Style.JSON,
     custom = names.custom,
     dropped = 0,
     value,
