@@ -242,7 +242,7 @@ class DetectImpl extends EventEmitter implements Detect {
   }
 }
 
-/** Detect on its own (no service): feed it with process(). */
+/** Detect on its own (no service): feed it with process(); its close() leaves the store open. */
 export async function createDetect(opts: DetectOptions): Promise<Detect> {
   const d = new DetectImpl(opts.store, opts);
   await d.start();
