@@ -18,8 +18,9 @@ export interface Report {
   /** The header's report id when it is an integer (even on a rejected report), else undefined. A Number: above 2^53
    * it is rounded; `exactId` is exact. */
   reportId: number | undefined;
-  /** The report id, exact (what the answer carries). */
-  exactId?: bigint;
+  /** The report id, exact, in decimal (what the answer carries; a string, so that a Report goes through
+   * JSON.stringify). */
+  exactId?: string;
   format: Format;
   /** The decoded document (undefined when it did not decode, and on a redelivery). */
   doc: any;
@@ -142,7 +143,7 @@ export class Judge {
 
     function report(err?: ReportError): Report {
       const r: Report = { reportId: exactId === undefined ? undefined : Number(exactId), format, doc, verdict: err ? 'REJECTED' : 'ACCEPTED', at };
-      if (exactId !== undefined) r.exactId = exactId;
+      if (exactId !== undefined) r.exactId = String(exactId);
       if (err) Object.assign(r, { errorCode: err.code, errorMessage: err.message });
       return r;
     }
@@ -176,7 +177,7 @@ export class Judge {
  * statusDetails {ErrorCode, ErrorMessage} when rejected, timestamp in epoch ms. */
 export function responseBody(thing: string, r: Report): Record<string, unknown> {
   const body: Record<string, unknown> = { thingName: thing };
-  if (r.exactId !== undefined) body.reportId = Number.isSafeInteger(Number(r.exactId)) ? Number(r.exactId) : r.exactId;
+  if (r.exactId !== undefined) body.reportId = Number.isSafeInteger(Number(r.exactId)) ? Number(r.exactId) : BigInt(r.exactId);
   else if (r.reportId !== undefined) body.reportId = r.reportId;
   body.status = r.verdict;
   if (r.verdict === 'REJECTED') body.statusDetails = { ErrorCode: r.errorCode, ErrorMessage: r.errorMessage };
