@@ -85,7 +85,7 @@ export async function harness(profiles: Record<string, unknown>[], extra: Partia
           const seen = alerts.length;
           const deadline = Date.now() + 5000;
           // BUSY while the previous publish awaits its PUBACK; MQTT_FAILURE before the first connect
-          while (d.report() !== d.SUCCESS) {
+          while (d.report() !== 0) { // 0: SUCCESS (error codes are documented numbers)
             if (Date.now() > deadline) throw new Error(`${thing}: report() refused`);
             await new Promise((r) => setTimeout(r, 10));
           }
