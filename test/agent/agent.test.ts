@@ -261,7 +261,14 @@ test('report truncated to fit the buffer, slot overflow and report failures are 
 
   const c = started({ custom: () => ({ 'aws:x': { number: 1 } }) });
   c.clock.tick(P);
-  t.like(c.rec.events[0], { type: EV.REPORT_FAILED, code: CODE.INVALID_INPUT });
+  t.like(c.rec.events[0], { type: EV.REPORT_FAILED, code: CODE.INVALID_INPUT, message: 'aws:x' });
+  // what the service would reject is not published every period: the event names the metric (issue 9, item 7)
+  for (const name of ['bad name', '', 'caf\u00e9']) {
+    const m = started({ custom: () => ({ ok: { number: 1 }, [name]: { number: 1 } }) });
+    m.clock.tick(P);
+    t.is(m.mq.pubs.length, 0, `no report with the custom metric ${JSON.stringify(name)}`);
+    t.like(m.rec.events[0], { type: EV.REPORT_FAILED, code: CODE.INVALID_INPUT, message: name });
+  }
   const e = started({ custom: () => { throw new Error('sensor'); } });
   e.clock.tick(P);
   t.like(e.rec.events[0], { type: EV.REPORT_FAILED, code: CODE.INVALID_INPUT });
