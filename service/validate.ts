@@ -85,7 +85,8 @@ class Utf8Tokenizer extends cborg.Tokenizer {
   }
   next(): cborg.Token {
     const token = super.next();
-    if (token.type === cborg.Type.string && !isUtf8(token.byteValue!)) throw new Error('text string that is not UTF-8');
+    // cborg gives an empty text string no byteValue: nothing to check there
+    if (token.type === cborg.Type.string && token.byteValue && !isUtf8(token.byteValue)) throw new Error('text string that is not UTF-8');
     return token;
   }
 }
