@@ -72,10 +72,11 @@ export function decodeReport(payload: Uint8Array, format: Format): unknown {
 // the tokenizer is handed these whole (cborg adds its defaults only to the options of decode())
 const CBOR_OPTIONS = { strict: true, rejectDuplicateMapKeys: true, allowIndefinite: true, allowBigInt: true, allowUndefined: false, allowNaN: false, allowInfinity: false };
 
-/** A JSON number: a Number, or a bigint for an integer a Number cannot hold exactly. */
+/** A JSON number: a Number, or a bigint for an integer a Number cannot hold exactly. An integer written as the
+ * shortest text of a Double (what JSON.stringify and our writer give for 2^60: 1152921504606847000) is that Double. */
 function exactNumber(text: string): number | bigint {
   const n = Number(text);
-  return isInteger(text) && !Number.isSafeInteger(n) ? BigInt(text) : n;
+  return isInteger(text) && !Number.isSafeInteger(n) && String(n) !== text ? BigInt(text) : n;
 }
 
 /** cborg's tokenizer, refusing a text string that is not UTF-8 (cborg decodes text leniently, to U+FFFD). */
