@@ -2,16 +2,22 @@
 // devices, each running the built build/tinymqtt.js + build/defender.js in Node (sim/board.ts stands in for the Espruino
 // globals). Each device opens and closes real TCP connections to a local echo server, listens on a TCP and a UDP
 // port, and reports on a short period (minPeriod lowered). Every report is shown decoded, per device, with the
-// service's verdict, until Ctrl-C (or --reports N verdicts per device).
+// service's verdict, until Ctrl-C (or --reports N verdicts per device). The Detect engine judges the accepted reports
+// against profiles/sample.json, keeping metrics and violations in a store (--store, a SQLite file by default), and
+// prints each violation raised and cleared; the dashboard (service/http) shows the store, at the address printed.
 //
 //   npm start -- [--format cbor|json] [--long-tags] [--period SECONDS] [--devices N] [--broker URL] [--reports N]
+//                [--store PATH|postgres://...] [--http-port N]
 //
 // Its flags are checked before anything is built or started (the npm script runs this file, which builds after):
 // a mistake is one line and a non-zero exit status, not a stack trace after the build. mqtt and cborg load only
 // once the flags are good.
 import { createServer as createNetServer, type Server } from 'node:net';
 import type { MqttClient } from 'mqtt';
+import { join } from 'node:path';
 import { board } from './board.ts';
+import type { Service } from '../service/service.ts';
+import type { Detect } from '../service/detect/detect.ts';
 import { parseFlags, usage, UsageError } from '../tools/args.mjs';
 
 export interface Options {
@@ -21,6 +27,10 @@ export interface Options {
   devices: number;
   broker?: string;
   reports: number;
+  /** Detect's store: a SQLite file or a postgres:// URL. */
+  store: string;
+  /** The dashboard's port on 127.0.0.1 (0: a free one). */
+  httpPort: number;
   /** --help was asked for: print `help` and do nothing else. */
   help?: boolean;
   /** Where lines go (stdout by default). */
@@ -35,19 +45,21 @@ export const flags = {
   devices: { type: 'string', value: 'N', default: '2', help: 'simulated devices, 1 to 100' },
   broker: { type: 'string', value: 'mqtt://HOST:PORT', help: 'an external MQTT broker (mosquitto, ...) instead of the embedded one' },
   reports: { type: 'string', value: 'N', default: '0', help: 'stop after N verdicts per device; 0 runs until Ctrl-C' },
+  store: { type: 'string', value: 'PATH|postgres://...', default: 'defender.db', help: "Detect's metrics and violations: a SQLite file (created if missing, kept between runs) or a PostgreSQL URL" },
+  'http-port': { type: 'string', value: 'N', default: '0', help: "the dashboard's port on 127.0.0.1; 0 for a free one (its address is printed)" },
   help: { type: 'boolean', short: 'h', help: 'print this help and exit' },
 } as const;
 
 export const help = usage(
   'npm start -- [flags]',
-  'The local Device Defender service and simulated devices running the built bundles; every report is printed with its verdict.',
+  'The local Device Defender service and simulated devices running the built bundles; every report is printed with its verdict, and every violation of profiles/sample.json raised and cleared; the dashboard address is printed.',
   flags,
 );
 
 /** Checks the flags; throws a UsageError (one line) for a bad one. */
 export function parse(argv: string[]): Options {
   const values = parseFlags(argv, flags) as Record<string, string | boolean | undefined>;
-  if (values.help) return { format: 'cbor', longTags: false, period: 5, devices: 2, reports: 0, help: true };
+  if (values.help) return { format: 'cbor', longTags: false, period: 5, devices: 2, reports: 0, store: 'defender.db', httpPort: 0, help: true };
   const o: Options = {
     format: values.format as any,
     longTags: values['long-tags'] === true,
@@ -55,11 +67,15 @@ export function parse(argv: string[]): Options {
     devices: Number(values.devices),
     broker: values.broker as string | undefined,
     reports: Number(values.reports),
+    store: values.store as string,
+    httpPort: Number(values['http-port']),
   };
   if (o.format !== 'cbor' && o.format !== 'json') throw new UsageError(`--format is cbor or json, not "${values.format}"`);
   if (!(o.period >= 1 && o.period <= 86400)) throw new UsageError(`--period is 1 to 86400 seconds, not "${values.period}"`);
   if (!(Number.isInteger(o.devices) && o.devices >= 1 && o.devices <= 100)) throw new UsageError(`--devices is 1 to 100, not "${values.devices}"`);
   if (!(Number.isInteger(o.reports) && o.reports >= 0)) throw new UsageError(`--reports is a count (0 for no end), not "${values.reports}"`);
+  if (!o.store) throw new UsageError('--store is a file name or a postgres:// URL, not empty');
+  if (!(Number.isInteger(o.httpPort) && o.httpPort >= 0 && o.httpPort <= 65535)) throw new UsageError(`--http-port is 0 to 65535, not "${values['http-port']}"`);
   if (o.broker !== undefined) {
     let url: URL | undefined;
     try {
@@ -200,6 +216,24 @@ async function startDevice(o: DeviceOptions): Promise<Device> {
   };
 }
 
+/** Detect on the service with the store and the sample profile; violations raised and cleared are printed.
+ * Its alerts go to the service's broker on defender/alerts/THING through a client of Detect's own: `npm start`'s
+ * embedded broker is 'open' (loopback, development), which lets it publish there. */
+async function startDetect(svc: Service, where: string, print: (s: string) => void): Promise<Detect> {
+  const { attachDetect } = await import('../service/detect/detect.ts');
+  const { openStore } = await import('../service/store/store.ts');
+  const store = await openStore(where);
+  try {
+    return await attachDetect(svc, { store, profiles: [SAMPLE_PROFILE], log: (l) => print(l) });
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+}
+
+/** The security profile `npm start` loads. */
+export const SAMPLE_PROFILE = join(import.meta.dirname, '..', 'profiles', 'sample.json');
+
 export interface Run {
   /** Verdicts seen so far per thing name. */
   verdicts: Map<string, string[]>;
@@ -212,18 +246,27 @@ export async function run(o: Options): Promise<Run> {
   const print = o.print ?? ((s: string) => console.log(s));
   const closers: (() => Promise<void> | void)[] = [];
   let url = o.broker;
+  const { startService } = await import('../service/service.ts');
+  let svc: Service;
   if (!url) {
-    const { startService } = await import('../service/service.ts');
-    const svc: any = await startService({ host: '127.0.0.1', port: 0, minPeriod: Math.min(o.period, 300) * 0.8 });
-    url = svc.url ?? `mqtt://127.0.0.1:${svc.port}`;
+    svc = await startService({ host: '127.0.0.1', port: 0, minPeriod: Math.min(o.period, 300) * 0.8 });
+    url = svc.url;
     closers.push(() => svc.close());
     print(`local Device Defender service on ${url}`);
   } else {
-    const { startService } = await import('../service/service.ts');
-    const svc: any = await startService({ broker: url, minPeriod: Math.min(o.period, 300) * 0.8 });
+    svc = await startService({ broker: url, minPeriod: Math.min(o.period, 300) * 0.8 });
     closers.push(() => svc.close());
     print(`Device Defender service attached to ${url}`);
   }
+  const detect = await startDetect(svc, o.store, print);
+  closers.push(() => detect.close()); // before the service's closer (closers run reversed); closes the store too
+  const { startDashboard } = await import('../service/http/server.ts');
+  const { StoreFleet } = await import('../service/http/store-fleet.ts');
+  const fleet = new StoreFleet(detect, svc);
+  closers.push(() => fleet.close());
+  const dash = await startDashboard(svc, { port: o.httpPort, data: fleet });
+  closers.push(() => dash.close());
+  print(`dashboard on ${dash.url}`);
   const { hostname, port } = new URL(url!);
   const host = hostname || '127.0.0.1';
   const mqttPort = Number(port) || 1883;
@@ -301,6 +344,8 @@ async function main(argv: string[]): Promise<void> {
   if (opts.broker) await checkBroker(opts.broker);
   const { build } = await import('../tools/build.mjs');
   await build();
+  // the dashboard page (build/web), as `npm run build` makes it; the script builds when imported
+  await import('../tools/build-web.mjs');
   const r = await run(opts);
   const quit = async (code: number) => {
     await r.stop();

@@ -195,6 +195,7 @@ class DetectImpl extends EventEmitter implements Detect {
           const t = step(b.criteria, st, dp.violating);
           if (t === 'raise') {
             st.v = randomUUID();
+            st.s = at;
             c.violations.push({
               kind: 'open',
               violation: { id: st.v, thing, profile: p.name, behavior: b.name, metric: b.metric, startedAt: at, endedAt: null, lastValue: value, lastAt: at, behaviorDoc: b.raw },
@@ -204,8 +205,10 @@ class DetectImpl extends EventEmitter implements Detect {
             c.violations.push({ kind: 'update', id: st.v!, at, value });
           } else if (t === 'clear') {
             c.violations.push({ kind: 'close', id: st.v!, at, value });
-            if (!b.suppressAlerts) alerts.push(this.message('alarm-cleared', st.v!, thing, p, b, value, at, undefined, reportId));
+            // (a state stored before `s` was kept has no start: the clear's time, as before)
+            if (!b.suppressAlerts) alerts.push(this.message('alarm-cleared', st.v!, thing, p, b, value, at, st.s, reportId));
             delete st.v;
+            delete st.s;
           }
         }
       }

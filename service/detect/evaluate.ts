@@ -17,6 +17,8 @@ export interface BehaviorState {
   c: number;
   /** The open violation's id. */
   v?: string;
+  /** When the open violation started (epoch ms): its alarm-cleared alert carries it, as AWS's does. */
+  s?: number;
   /** With durationSeconds on a counter: [epoch ms, delta] of the reports inside the window. */
   w?: [number, number][];
 }

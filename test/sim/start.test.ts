@@ -2,13 +2,18 @@
 // service, in both formats and both tag styles, over the embedded aedes and over mosquitto.
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run, parse, describe } from '../../sim/start.ts';
+import { until } from '../helpers/until.ts';
 import { startMosquitto } from '../helpers/mosquitto.ts';
 import { closedPort } from '../helpers/board.ts';
 
 const root = join(import.meta.dirname, '..', '..');
+
+/** A fresh store file for one run (npm start's default, defender.db, is in the working folder). */
+const scratchStore = () => join(mkdtempSync(join(tmpdir(), 'npm-start-')), 'defender.db');
 
 /** `npm start -- ...args` as a user runs it. */
 function npmStart(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
@@ -29,7 +34,7 @@ for (const format of ['cbor', 'json'] as const) {
   for (const longTags of [false, true]) {
     test(`${format}${longTags ? ', long tags' : ''}: two devices, every report accepted`, async (t) => {
       const lines: string[] = [];
-      const r = await run({ format, longTags, period: 1, devices: 2, reports: 2, print: (s) => lines.push(s) });
+      const r = await run({ format, longTags, period: 1, devices: 2, reports: 2, store: scratchStore(), httpPort: 0, print: (s) => lines.push(s) });
       try {
         await r.done;
       } finally {
@@ -52,7 +57,7 @@ test('--broker: the service attaches to mosquitto and the devices report there',
   const m = await startMosquitto();
   const lines: string[] = [];
   try {
-    const r = await run({ format: 'cbor', longTags: false, period: 1, devices: 1, reports: 2, broker: `mqtt://127.0.0.1:${m.port}`, print: (s) => lines.push(s) });
+    const r = await run({ format: 'cbor', longTags: false, period: 1, devices: 1, reports: 2, broker: `mqtt://127.0.0.1:${m.port}`, store: scratchStore(), httpPort: 0, print: (s) => lines.push(s) });
     try {
       await r.done;
     } finally {
@@ -65,7 +70,9 @@ test('--broker: the service attaches to mosquitto and the devices report there',
 });
 
 test('flags: defaults, and a clear error for a bad value', (t) => {
-  t.like(parse([]), { format: 'cbor', longTags: false, period: 5, devices: 2, reports: 0 });
+  t.like(parse([]), { format: 'cbor', longTags: false, period: 5, devices: 2, reports: 0, store: 'defender.db', httpPort: 0 });
+  t.like(parse(['--store', 'postgres://h/db', '--http-port', '8080']), { store: 'postgres://h/db', httpPort: 8080 });
+  t.throws(() => parse(['--http-port', '70000']), { message: '--http-port is 0 to 65535, not "70000"' });
   t.like(parse(['--format', 'json', '--long-tags', '--period', '2', '--devices', '3', '--reports', '4', '--broker', 'mqtt://127.0.0.1:1883']), {
     format: 'json',
     longTags: true,
@@ -106,12 +113,41 @@ test('npm start --help lists every flag the program takes, and the README docume
   const r = await npmStart(['--help']);
   t.is(r.status, 0);
   const listed = [...r.stdout.matchAll(/^\s+(?:-\w, )?--([\w-]+)/gm)].map((m) => m[1]);
-  t.deepEqual(listed.sort(), ['broker', 'devices', 'format', 'help', 'long-tags', 'period', 'reports']);
-  for (const flag of listed) t.notThrows(() => parse([`--${flag}`, ...(['long-tags', 'help'].includes(flag) ? [] : [flag === 'broker' ? 'mqtt://h:1' : flag === 'format' ? 'json' : '1'])]), flag);
+  t.deepEqual(listed.sort(), ['broker', 'devices', 'format', 'help', 'http-port', 'long-tags', 'period', 'reports', 'store']);
+  for (const flag of listed) t.notThrows(() => parse([`--${flag}`, ...(['long-tags', 'help'].includes(flag) ? [] : [flag === 'broker' ? 'mqtt://h:1' : flag === 'format' ? 'json' : flag === 'store' ? 'x.db' : '1'])]), flag);
   const readme = readFileSync(join(root, 'README.md'), 'utf8');
   const section = readme.slice(readme.indexOf('## Running it without a board'), readme.indexOf('### The local service'));
   for (const flag of listed) t.true(section.includes(`--${flag}`), `README: --${flag}`);
   t.true(section.includes('--reports 0'), 'README: --reports 0');
+});
+
+test('npm start as a user runs it (sample profile, 2 devices, a report every 5 s): the dashboard address, and a violation raised and cleared within a minute', async (t) => {
+  t.timeout(120_000);
+  const lines: string[] = [];
+  const r = await run({ ...parse([]), store: scratchStore(), print: (s) => lines.push(s) });
+  try {
+    const dash = lines.map((l) => /^dashboard on (http:\/\/127\.0\.0\.1:\d+\/)$/.exec(l)?.[1]).find(Boolean);
+    t.truthy(dash, lines.join('\n'));
+    // Detect's lines: "[sim-device-1] VIOLATION sample/TCP_Connection_Count (aws:num-established-tcp-connections): {"count":4} report 3, violation ID"
+    const alert = (what: string) => new RegExp(`^\\[(sim-device-\\d)\\] ${what} sample/TCP_Connection_Count \\(aws:num-established-tcp-connections\\): \\{"count":(\\d)\\} report \\d+, violation ([\\w-]+)$`);
+    const raisedAndCleared = () => {
+      const raised = lines.map((l) => alert('VIOLATION').exec(l)).filter((m) => m !== null);
+      return raised.find((m) => lines.some((l) => alert('cleared').exec(l)?.[3] === m[3]));
+    };
+    await until(() => raisedAndCleared() !== undefined, 60_000, () => `no violation raised and cleared within a minute:\n${lines.join('\n')}`);
+    const found = raisedAndCleared()!;
+    t.true(Number(found[2]) > 3, `raised at more than 3 connections: ${found[0]}`);
+    // the dashboard shows it, from the store
+    const past = (await (await fetch(new URL(`api/violations?active=false`, dash!))).json()) as any[];
+    t.like(
+      past.find((v) => v.id === found[3]),
+      { thing: found[1], profile: 'sample', behavior: 'TCP_Connection_Count', metric: 'aws:num-established-tcp-connections' },
+    );
+    const profiles = (await (await fetch(new URL('api/profiles', dash!))).json()) as any[];
+    t.like(profiles.find((p) => p.name === 'sample')?.behaviors[0], { name: 'TCP_Connection_Count', criteria: 'less-than-equals 3' });
+  } finally {
+    await r.stop();
+  }
 });
 
 test('describe: one labelled line from a report in either tag style', (t) => {
