@@ -38,9 +38,11 @@ test('a broker that closes the connection on every report: few connections, one 
   clock.tick(600_000); // reports at 600 s and 900 s, both refused
   t.true(broker.connections.length <= 60, `${broker.connections.length} connections in 1,190 s`);
   const failed = failures();
-  // the report at 300 s, report() at 590 s (still being retried at 600 s: that tick is skipped, never a burst), the
-  // report at 900 s
-  t.is(failed.length, 3, 'one PUBLISH_FAILED per report, none silent');
+  // the reports at 300 s and 900 s and report() at 590 s; the tick at 600 s too unless report()'s publish was still
+  // being retried then (that tick is skipped, never a burst): it depends on the back-off's random jitter
+  t.true(failed.length >= 3 && failed.length <= 4, `${failed.length} PUBLISH_FAILED in 1,190 s`);
+  const published = new Set(broker.reports.map((r) => decode(r.packet.payload, false).hed.rid));
+  t.deepEqual(new Set(failed.map((e) => e.reportId)), published, 'each refused report failed once; none silent');
   t.is(new Set(failed.map((e) => e.reportId)).size, failed.length, 'each failure is another report');
 });
 
