@@ -31,6 +31,17 @@ function pixelsOf(page: Page, selector: string, rgb: [number, number, number], a
   );
 }
 
+/** pixelsOf, waited for: the thing page redraws its charts (new canvases) at each of the thing's reports, and a
+ * clearing report stored after the page's first data round shows at the next one. At most 15 s. */
+async function drawn(page: Page, selector: string, rgb: [number, number, number], alpha?: number): Promise<number> {
+  let n = 0;
+  for (const deadline = Date.now() + 15_000; Date.now() < deadline; await page.waitForTimeout(250)) {
+    n = await pixelsOf(page, selector, rgb, alpha);
+    if (n > 20) break;
+  }
+  return n;
+}
+
 test('fleet, thing, violations and profiles pages over the live service, in Chromium', async (t) => {
   mkdirSync(SHOTS, { recursive: true });
   const svc = await startService({ minPeriod: 0.8 });
@@ -76,8 +87,8 @@ test('fleet, thing, violations and profiles pages over the live service, in Chro
     for (const metric of ['aws:all-bytes-in aws:all-bytes-out', 'aws:all-packets-in aws:all-packets-out', 'aws:num-listening-tcp-ports aws:num-listening-udp-ports']) {
       t.true(Number(await page.locator(`.chart[data-metric="${metric}"]`).getAttribute('data-points')) >= 3, metric);
     }
-    t.true((await pixelsOf(page, '.chart[data-metric="aws:num-established-tcp-connections"]', [0, 115, 187])) > 20, 'a line drawn in the connections chart');
-    t.true((await pixelsOf(page, '.chart[data-metric="aws:num-established-tcp-connections"]', [209, 50, 18], 20)) > 20, 'the cleared violation shaded on the time axis');
+    t.true((await drawn(page, '.chart[data-metric="aws:num-established-tcp-connections"]', [0, 115, 187])) > 20, 'a line drawn in the connections chart');
+    t.true((await drawn(page, '.chart[data-metric="aws:num-established-tcp-connections"]', [209, 50, 18], 20)) > 20, 'the cleared violation shaded on the time axis');
     const remotes = await page.locator('#connections tbody tr').allInnerTexts();
     t.true(remotes.length >= 1 && remotes.some((r) => r.includes(`127.0.0.1:${echo.port}`)), remotes.join('\n'));
     t.regex(await page.locator('main').innerText(), /listening TCP: \d+; UDP: \d+/);
