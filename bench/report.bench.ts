@@ -57,7 +57,7 @@ for (const n of [2, 8]) {
     'our bytes': len,
     'canonical bytes': canonical,
   });
-  for (const s of socks) s.emit('close');
+  for (const s of socks) s.emit('close', false);
 }
 console.log('On Node (information only):');
 console.table(rows);

@@ -47,8 +47,18 @@ export function tagNames(): string {
  * One function, its helpers nested: on Espruino a nested function costs nothing until the call, and the writer
  * calls it only for reports with custom metrics.
  */
-export function customMetricError(name: string, value: any): string {
-  var kind: any, list, i, k, v, n;
+export function customMetricError(name: string, value: any): string;
+// parameters from `arguments` (on Espruino a named parameter costs a JsVar while the function exists); the nested
+// helpers take named ones (Espruino 2v29 would give them this function's `arguments`)
+export function customMetricError(): string {
+  var name: string = arguments[0],
+    value: any = arguments[1],
+    kind: any,
+    list,
+    i,
+    k,
+    v,
+    n;
   function isIPv4(s: string): boolean {
     var parts = s.split("."),
       i;

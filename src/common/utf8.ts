@@ -9,8 +9,17 @@ export var byteStrings = String.fromCharCode(256).charCodeAt(0) !== 256 ? 1 : 0;
 
 /** Writes the UTF-8 bytes of s into buf at off, or only counts them when buf is null; returns the offset
  * after them. The caller makes room. No closure and no allocation: the report writer calls it on every report. */
-export function utf8Write(s: string, buf: Uint8Array | null, off: number): number {
-  var i, c, d, n, k;
+export function utf8Write(s: string, buf: Uint8Array | null, off: number): number;
+// parameters from `arguments`: on Espruino a named parameter costs a JsVar for as long as the function exists
+export function utf8Write(): number {
+  var s: string = arguments[0],
+    buf: Uint8Array | null = arguments[1],
+    off: number = arguments[2],
+    i,
+    c,
+    d,
+    n,
+    k;
   if (byteStrings && !buf) return off + s.length;
   for (i = 0; i < s.length; i++) {
     c = s.charCodeAt(i);

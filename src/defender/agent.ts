@@ -24,12 +24,14 @@
 // per write), so ids keep increasing across reboots.
 //
 // Memory on Espruino (README, "Memory on Espruino"): a function costs RAM for as long as it exists, a function
-// nested in one that has not run costs nothing. So the running agent is one closure, made by start() and
-// dropped by stop(): the interval, the client's three events, stop() and report() all call it (Op below). What it
-// does per call (write a report, decode a response, ...) is nested in it and made only while that call runs.
-// What outlives a run (period, metrics flags, report ids) is module-level.
-import { setSlots, S, NS, OVF } from "./ring";
-import { writeReport, badMetric, ERR_SPACE, ERR_CUSTOM } from "./report";
+// nested in one that has not run costs nothing, and so does a local variable of a call that has returned. So the
+// running agent is one closure, made by start() and dropped by stop(): the interval, the client's three events,
+// stop() and report() all call it (Op below). What it does per call (write a report, decode a response, ...) is
+// nested in it and made only while that call runs. Its numbers live in one Float64Array (Num), not in variables
+// of start()'s scope, each of which the closure would keep; an event object is made per event. What outlives a
+// run (period, metrics flags, report ids) is module-level.
+import { setSlots, S, NS, At } from "./ring";
+import { writeReport, badMetric, Err, Flag } from "./report";
 
 /** Error codes (README: numbers, the FreeRTOS library's order first; strerror() names them). */
 const enum Code {
@@ -64,19 +66,30 @@ const enum Op {
   REPORT = 2, // report(): publish now; returns an error code
   STOP = 3, // stop()
   PUBLISHED = 4, // the publish's callback (arg: its error)
-  SUBSCRIBED = 5, // a subscription's callback (arg: its error); topic in Topic
+  SUBSCRIBED = 5, // a subscription's callback (arg: its error; third argument: its Topic bit)
 }
 
-/** The running agent's numbers (one Float64Array: report ids are doubles, and a typed array costs little). */
+/** The running agent's numbers, in one Float64Array (report ids are doubles; a typed array costs little). */
 const enum Num {
   DROPPED = 0, // writeReport's info: list entries dropped to fit the buffer
   OVERFLOWED = 1, // and connections that found no slot
   AWAITED = 2, // 4 ids awaiting a response (0: none)
   AWAITED_COUNT = 4,
   IN_FLIGHT = 6, // id of the report being published
-  CARRIED = 7, // what that report carried: NS[0..3] (bytes in, out, packets in, out) then S[OVF]
+  CARRIED = 7, // what that report carried: NS[0..3] (bytes in, out, packets in, out) then S[At.OVF]
   CARRIED_OVF = 11,
-  SIZE = 12,
+  TIMER = 12, // the interval's handle (0: none: Espruino's clearInterval(undefined) throws)
+  TIMER_PERIOD = 13, // the period it runs at
+  LINK_UP = 14, // client connected as far as its events tell (taken as connected at start: a client that is
+  // not holds the subscriptions until it is, or refuses them: then they are asked again)
+  GRANTED = 15, // Topic bits
+  ASKED = 16, // Topic bits: subscribe sent, no answer yet
+  PUBLISHING = 17, // a publish is in flight
+  DUE = 18, // a report is wanted
+  NEXT_AWAITED = 19, // where the next published id goes among the awaited ones
+  JSON = 20, // 1: JSON, 0: CBOR
+  LONG_TAGS = 21,
+  SIZE = 22,
 }
 
 /** Bits of the subscription state: a topic granted, or asked and not answered yet. */
@@ -101,12 +114,6 @@ const enum Limit {
   IDS_RESERVED_CLOCK = 86400000, // a day of milliseconds, while it is
 }
 
-/** report.ts F_* flags: everything, and the network stats. */
-const enum Flag {
-  ALL = 0x3ff,
-  NET_STATS = 0x100,
-}
-
 var period = Limit.DEFAULT_PERIOD as number,
   minPeriod = Limit.DEFAULT_PERIOD as number,
   metricsFlags = Flag.ALL as number,
@@ -116,30 +123,15 @@ var period = Limit.DEFAULT_PERIOD as number,
   running: any = null;
 
 export function start(info: any): number {
-  // every var declared up front: Espruino does not hoist var. These are the running agent's state: every one
-  // costs RAM while it runs, so the checks below use the ones that keep their result.
+  // start()'s variables are the running agent's state: each one costs RAM while it runs, so there are few,
+  // the numbers are in `state`, and `agent` holds the previous minimum period until it is the agent.
   var client = info && info.mqtt,
-    previousMin = minPeriod,
-    slots = info && info.slots,
-    json: any = info && info.format, // then 1 JSON, 0 CBOR
-    longTags: any = info && info.longTags ? 1 : 0,
     buffer: any = (info && info.bufferSize) || Limit.DEFAULT_BUFFER,
-    nums: any,
+    state: any,
     callback: any,
-    event: any, // the one event object (with a callback)
     custom: any,
     topic: string, // the report topic; responses come on topic + "/accepted" and "/rejected"
-    timer: any = 0, // timer handles start as 0: Espruino's clearTimeout(undefined) throws
-    timerPeriod = 0, // period the interval runs at
-    linkUp = 1, // client connected as far as its events tell; taken as connected at start (a client that is
-    // not holds the subscriptions until it is, or refuses them: then they are asked again)
-    granted = 0, // Topic bits
-    asked = 0, // Topic bits: subscribe sent, no answer yet
-    publishing = 0, // a publish is in flight
-    due = 0, // a report is wanted
-    nextAwaited = 0, // where the next published id goes among the awaited ones
-    code: number,
-    agent: any;
+    agent: any = minPeriod;
   if (running) return Code.ALREADY_STARTED;
   if (
     !(client && client.publish && client.subscribe && client.on) ||
@@ -147,47 +139,49 @@ export function start(info: any): number {
     info.thingName.length > Limit.MAX_THING_NAME ||
     !/^[\w:-]+$/.test(info.thingName) || // Espruino's regular expressions have no {m,n}
     (info.callback && typeof info.callback !== "function") ||
-    (json && json !== "cbor" && json !== "json") ||
+    (info.format && info.format !== "cbor" && info.format !== "json") ||
     !((minPeriod = info.minPeriod != null ? info.minPeriod : Limit.DEFAULT_PERIOD) > 0) ||
-    (slots != null && !(slots >= 1 && slots <= 255)) ||
+    (info.slots != null && !(info.slots >= 1 && info.slots <= 255)) ||
     !(buffer >= Limit.MIN_BUFFER && buffer <= Limit.MAX_BUFFER)
   ) {
-    minPeriod = previousMin;
+    minPeriod = agent;
     return Code.INVALID_INPUT;
   }
   try {
     buffer = new Uint8Array(buffer);
-    nums = new Float64Array(Num.SIZE);
+    state = new Float64Array(Num.SIZE);
   } catch (x) {
-    minPeriod = previousMin;
+    minPeriod = agent;
     return Code.NO_MEMORY;
   }
   // last: the period against the new minimum (setPeriod changes nothing on error)
-  if ((code = setPeriod(info.period != null ? info.period : period))) {
-    minPeriod = previousMin;
-    return code;
+  if ((state[0] = setPeriod(info.period != null ? info.period : period))) {
+    minPeriod = agent;
+    return state[0];
   }
-  if (slots) setSlots(slots);
+  state[0] = 0;
+  setSlots(info.slots);
   callback = info.callback;
-  event = callback ? { type: 0, reportId: 0, code: 0, message: "" } : 0;
   custom = info.custom || null;
-  json = json === "json" ? 1 : 0;
-  topic = "$aws/things/" + info.thingName + "/defender/metrics/" + (json ? "json" : "cbor");
+  state[Num.JSON] = info.format === "json" ? 1 : 0;
+  state[Num.LONG_TAGS] = info.longTags ? 1 : 0;
+  state[Num.LINK_UP] = 1;
+  topic = "$aws/things/" + info.thingName + "/defender/metrics/" + (state[Num.JSON] ? "json" : "cbor");
   info = 0; // not the caller's object
 
-  running = agent = function (op?: any, arg?: any, topicBit?: any): any {
-    var i;
+  // Parameters from `arguments` (a named parameter costs a JsVar for as long as the function exists); the
+  // nested functions take named ones (Espruino 2v29 would give them this function's `arguments`).
+  running = agent = function (): any {
+    var op = arguments[0],
+      arg = arguments[1],
+      i;
 
-    /** Calls the application back with the one event object; code: an error code, the service's ErrorCode, or a
-     * count; message: text (from an Error, its message). */
+    /** Calls the application back with a new event; code: an error code, the service's ErrorCode, or a count;
+     * message: text (from an Error, its message). */
     function emit(type: number, id: number, code: any, message: any): void {
-      if (event) {
-        event.type = type;
-        event.reportId = id;
-        event.code = code;
-        event.message = message ? "" + (message.message || message) : "";
+      if (callback) {
         try {
-          callback(event);
+          callback({ type: type, reportId: id, code: code, message: message ? "" + (message.message || message) : "" });
         } catch (x) {
           // the application's callback must not break the agent
         }
@@ -204,8 +198,8 @@ export function start(info: any): number {
         };
       }
       for (which = Topic.ACCEPTED; which <= Topic.REJECTED; which++) {
-        if (!((granted | asked) & which)) {
-          asked |= which;
+        if (!((state[Num.GRANTED] | state[Num.ASKED]) & which)) {
+          state[Num.ASKED] |= which;
           try {
             client.subscribe(topic + (which === Topic.ACCEPTED ? "/accepted" : "/rejected"), 1, subscribed(which));
           } catch (x) {
@@ -219,12 +213,12 @@ export function start(info: any): number {
     function publish(): void {
       var id = nextId(),
         length,
-        i;
+        k;
 
       /** The next report id, reserved in Storage ahead of use. */
       function nextId(): number {
         var now = Math.floor((typeof getTime === "function" ? getTime() : Date.now() / 1000) * 1000),
-          id;
+          next;
         if (reservedId < 0) {
           try {
             lastId = Math.max(lastId, +(require("Storage").read("defender.rid") as any) || 0);
@@ -233,36 +227,36 @@ export function start(info: any): number {
           }
           reservedId = lastId;
         }
-        id = lastId = now > Limit.CLOCK_SET && now > lastId ? now : lastId + 1;
-        if (id > reservedId) {
-          reservedId = id + (id === now ? Limit.IDS_RESERVED_CLOCK : Limit.IDS_RESERVED_COUNTING);
+        next = lastId = now > Limit.CLOCK_SET && now > lastId ? now : lastId + 1;
+        if (next > reservedId) {
+          reservedId = next + (next === now ? Limit.IDS_RESERVED_CLOCK : Limit.IDS_RESERVED_COUNTING);
           try {
             require("Storage").write("defender.rid", "" + reservedId);
           } catch (x) {
             // no Storage, or a full one: the ids still increase until the next reboot
           }
         }
-        return id;
+        return next;
       }
 
       // what this report carries; the agent subtracts it from the counters at the report's PUBACK (not here: a
       // report whose publish fails leaves its counts to the next one)
-      for (i = 0; i < 4; i++) nums[Num.CARRIED + i] = metricsFlags & Flag.NET_STATS ? NS[i] : 0;
-      nums[Num.CARRIED_OVF] = S[OVF];
-      length = writeReport(buffer, json, longTags, metricsFlags, id, custom, nums);
+      for (k = 0; k < 4; k++) state[Num.CARRIED + k] = metricsFlags & Flag.NET_STATS ? NS[k] : 0;
+      state[Num.CARRIED_OVF] = S[At.OVF];
+      length = writeReport(buffer, state[Num.JSON], state[Num.LONG_TAGS], metricsFlags, id, custom, state);
       if (length < 0) {
         return emit(
           Event.REPORT_FAILED,
           id,
-          length === ERR_SPACE ? Code.NO_MEMORY : length === ERR_CUSTOM ? Code.INVALID_INPUT : Code.INTERNAL_FAILURE,
-          length === ERR_CUSTOM ? badMetric : 0,
+          length === Err.SPACE ? Code.NO_MEMORY : length === Err.CUSTOM ? Code.INVALID_INPUT : Code.INTERNAL_FAILURE,
+          length === Err.CUSTOM ? badMetric : 0,
         );
       }
-      if (nums[Num.DROPPED]) emit(Event.REPORT_TRUNCATED, id, nums[Num.DROPPED], 0);
-      if (nums[Num.OVERFLOWED]) emit(Event.SLOTS_OVERFLOWED, id, nums[Num.OVERFLOWED], 0);
-      nums[Num.IN_FLIGHT] = nums[Num.AWAITED + nextAwaited] = id;
-      nextAwaited = (nextAwaited + 1) % Num.AWAITED_COUNT;
-      publishing = 1;
+      if (state[Num.DROPPED]) emit(Event.REPORT_TRUNCATED, id, state[Num.DROPPED], 0);
+      if (state[Num.OVERFLOWED]) emit(Event.SLOTS_OVERFLOWED, id, state[Num.OVERFLOWED], 0);
+      state[Num.IN_FLIGHT] = state[Num.AWAITED + state[Num.NEXT_AWAITED]] = id;
+      state[Num.NEXT_AWAITED] = (state[Num.NEXT_AWAITED] + 1) % Num.AWAITED_COUNT;
+      state[Num.PUBLISHING] = 1;
       try {
         client.publish(topic, buffer.subarray(0, length), 1, function (err?: any): void {
           agent(Op.PUBLISHED, err);
@@ -279,7 +273,7 @@ export function start(info: any): number {
         body: any = 0,
         id = 0,
         details: any,
-        i;
+        k;
 
       /** The service's response map from CBOR: maps, arrays, strings, integers, true, false, null; a float (a
        * timestamp sent as one) decodes to null, a tag to its value. Throws on bad input. Without recursion: a
@@ -290,30 +284,30 @@ export function start(info: any): number {
           inner: any,
           head,
           major,
-          arg,
+          size,
           n,
           value: any,
           result: any;
         for (;;) {
           head = text.charCodeAt(at++);
           major = head >> 5;
-          arg = head & 31;
-          if (arg > 27 || head !== head) throw 0;
-          if (arg > 23) for (n = 1 << (arg - 24), arg = 0; n--; ) arg = arg * 256 + text.charCodeAt(at++);
+          size = head & 31;
+          if (size > 27 || head !== head) throw 0;
+          if (size > 23) for (n = 1 << (size - 24), size = 0; n--; ) size = size * 256 + text.charCodeAt(at++);
           if (major === 6) continue; // a tag: its value follows
-          if (major < 2) value = major ? -1 - arg : arg;
+          if (major < 2) value = major ? -1 - size : size;
           else if (major < 4) {
-            value = text.substr(at, arg);
-            at += arg;
+            value = text.substr(at, size);
+            at += size;
           } else if (major < 6) value = major < 5 ? [] : {};
-          else value = arg === 20 ? false : arg === 21 ? true : null;
+          else value = size === 20 ? false : size === 21 ? true : null;
           inner = open[open.length - 1];
           if (!inner) result = value;
           else if (!inner[2]) inner[0].push(value);
           else if (inner[1] % 2 === 0) inner[3] = value; // a map's key
           else inner[0][inner[3]] = value;
           if (inner) inner[1]--;
-          if ((major === 4 || major === 5) && arg) open.push([value, major === 5 ? 2 * arg : arg, major === 5, 0]);
+          if ((major === 4 || major === 5) && size) open.push([value, major === 5 ? 2 * size : size, major === 5, 0]);
           while (open.length && !open[open.length - 1][1]) open.pop();
           if (!open.length) return result;
         }
@@ -321,14 +315,14 @@ export function start(info: any): number {
 
       if (!verdict) return;
       try {
-        body = json ? JSON.parse(message.message) : decodeCbor(message.message);
+        body = state[Num.JSON] ? JSON.parse(message.message) : decodeCbor(message.message);
         id = body.reportId;
       } catch (x) {
         body = 0;
       }
-      for (i = Num.AWAITED; i < Num.AWAITED + Num.AWAITED_COUNT; i++) {
-        if (id && nums[i] === id) {
-          nums[i] = 0;
+      for (k = Num.AWAITED; k < Num.AWAITED + Num.AWAITED_COUNT; k++) {
+        if (id && state[k] === id) {
+          state[k] = 0;
           details = body.statusDetails || {};
           return verdict === Event.METRICS_ACCEPTED
             ? emit(verdict, id, 0, 0)
@@ -342,18 +336,18 @@ export function start(info: any): number {
       if (running !== agent) return Code.NOT_STARTED; // a callback of an earlier run
       if (op === undefined) {
         // "connected": the topics whose subscription failed are asked again
-        linkUp = 1;
+        state[Num.LINK_UP] = 1;
         return subscribe();
       }
       if (typeof op === "string") {
-        linkUp = 0; // "disconnected"
+        state[Num.LINK_UP] = 0; // "disconnected"
         return;
       }
       if (typeof op === "object") return respond(op); // "message"
       if (op === Op.STOP) {
         running = null;
-        clearInterval(timer);
-        timer = 0;
+        if (state[Num.TIMER]) clearInterval(state[Num.TIMER]);
+        state[Num.TIMER] = 0;
         minPeriod = Limit.DEFAULT_PERIOD;
         try {
           client.removeListener("connected", agent);
@@ -371,31 +365,31 @@ export function start(info: any): number {
       if (op === Op.PUBLISHED) {
         // the buffer is free again; on success what the report carried has been reported, on failure it stays
         // for the next report
-        publishing = 0;
-        if (arg) return emit(Event.PUBLISH_FAILED, nums[Num.IN_FLIGHT], Code.MQTT_FAILURE, arg);
-        for (i = 0; i < 4; i++) NS[i] -= nums[Num.CARRIED + i];
-        S[OVF] -= nums[Num.CARRIED_OVF];
+        state[Num.PUBLISHING] = 0;
+        if (arg) return emit(Event.PUBLISH_FAILED, state[Num.IN_FLIGHT], Code.MQTT_FAILURE, arg);
+        for (i = 0; i < 4; i++) NS[i] -= state[Num.CARRIED + i];
+        S[At.OVF] -= state[Num.CARRIED_OVF];
         return;
       }
       if (op === Op.SUBSCRIBED) {
-        asked &= ~topicBit;
+        state[Num.ASKED] &= ~arguments[2];
         if (arg) return emit(Event.SUBSCRIBE_FAILED, 0, Code.MQTT_FAILURE, arg);
-        granted |= topicBit; // and if a report waited for it, it goes now
+        state[Num.GRANTED] |= arguments[2]; // and if a report waited for it, it goes now
       } else if (op === Op.REPORT) {
-        if (!linkUp) return Code.MQTT_FAILURE;
-        if (publishing) return Code.BUSY;
-        due = 1;
+        if (!state[Num.LINK_UP]) return Code.MQTT_FAILURE;
+        if (state[Num.PUBLISHING]) return Code.BUSY;
+        state[Num.DUE] = 1;
       } else {
-        // the interval: a new period takes effect here, at the next iteration
-        if (timerPeriod !== period) {
-          clearInterval(timer);
-          timer = (setInterval as Every)(agent, (timerPeriod = period) * 1000, Op.TICK);
+        // the interval (and start): a new period takes effect here, at the next iteration
+        if (state[Num.TIMER_PERIOD] !== period) {
+          if (state[Num.TIMER]) clearInterval(state[Num.TIMER]);
+          state[Num.TIMER] = (setInterval as Every)(agent, (state[Num.TIMER_PERIOD] = period) * 1000, Op.TICK);
         }
-        due = linkUp; // down: this tick is skipped; after the reconnect the next tick reports
+        state[Num.DUE] = state[Num.LINK_UP]; // down: this tick is skipped; after the reconnect the next tick reports
         subscribe();
       }
-      if (due && !publishing && granted === Topic.BOTH) {
-        due = 0;
+      if (state[Num.DUE] && !state[Num.PUBLISHING] && state[Num.GRANTED] === Topic.BOTH) {
+        state[Num.DUE] = 0;
         publish();
       }
     } catch (x) {
@@ -409,7 +403,8 @@ export function start(info: any): number {
   client.on("disconnected", agent);
   client.on("message", agent);
   agent(); // as "connected": subscribes
-  timer = (setInterval as Every)(agent, (timerPeriod = period) * 1000, Op.TICK);
+  // the interval starts now; the first tick reports
+  state[Num.TIMER] = (setInterval as Every)(agent, (state[Num.TIMER_PERIOD] = period) * 1000, Op.TICK);
   return Code.SUCCESS;
 }
 
@@ -417,8 +412,12 @@ export function stop(): number {
   return running ? running(Op.STOP) : Code.NOT_STARTED;
 }
 
-export function setPeriod(seconds: number): number {
-  var code =
+// The exported functions below read their parameters from `arguments`: a named parameter costs a JsVar for as
+// long as the module is loaded.
+export function setPeriod(seconds: number): number;
+export function setPeriod(): number {
+  var seconds = arguments[0],
+    code =
     typeof seconds !== "number" || seconds !== seconds
       ? Code.INVALID_INPUT
       : seconds < minPeriod
@@ -434,9 +433,12 @@ export function getPeriod(): number {
   return period;
 }
 
-/** Group g's flags sit at bit 0, 4, 6, 8, 9 of report.ts's F_* flags, 3, 2, 2, 1, 1 of them. */
-export function setMetrics(group: number, flags: number): number {
-  var shift = group < 1 ? 0 : group < 3 ? 2 * group + 2 : group + 5,
+/** Group g's flags sit at bit 0, 4, 6, 8, 9 of report.ts's Flag bits, 3, 2, 2, 1, 1 of them. */
+export function setMetrics(group: number, flags: number): number;
+export function setMetrics(): number {
+  var group = arguments[0],
+    flags = arguments[1],
+    shift = group < 1 ? 0 : group < 3 ? 2 * group + 2 : group + 5,
     width = group < 1 ? 7 : group < 3 ? 3 : 1;
   if (!(group >= 0 && group <= 4) || group % 1 || typeof flags !== "number") return Code.INVALID_INPUT;
   metricsFlags = (metricsFlags & ~(width << shift)) | ((flags & width) << shift);
@@ -448,9 +450,10 @@ export function report(): number {
   return running ? running(Op.REPORT) : Code.NOT_STARTED;
 }
 
-export function strerror(code: number): string {
+export function strerror(code: number): string;
+export function strerror(): string {
   return (
     "SUCCESS INVALID_INPUT ALREADY_STARTED PERIOD_TOO_SHORT NO_MEMORY INTERNAL_FAILURE PERIOD_TOO_LONG " +
     "NOT_STARTED MQTT_FAILURE BUSY"
-  ).split(" ")[code] || "UNKNOWN";
+  ).split(" ")[arguments[0]] || "UNKNOWN";
 }

@@ -4,25 +4,28 @@
 // allocates nothing.
 //
 // Internal API:
-//   S                      Int32Array: [EST] established connections, exact, slot or not; [OVF] connections
-//                          that found no free slot since the last report; [SEQ] last ticket issued (below 2^31:
-//                          plain integers on Espruino too); [TP..TP+8] and [UP..UP+8] listening TCP and UDP
-//                          ports: the exact total, then 8 ports (0 free); from RING on, 3 per slot: remote IPv4
-//                          address (a.b.c.d = a << 24 | b << 16 | ..., 0 unknown), remote port << 16 | local
-//                          port, ticket (0 free, > 0 established, < 0 connecting). No slot until the first
-//                          track() or setSlots(): a device that tracks nothing keeps no ring.
-//   NS                     Float64Array: bytes in, bytes out, packets in, packets out (exact up to 2^53)
-//   setSlots(n)            1..255 slots; reallocates S, keeping live connections (compacted; any that no longer
-//                          fit stay counted in the total, unlisted). The agent calls it at start; the first
-//                          track() makes the default 8.
-export var EST = 0,
+//   S      Int32Array: [At.EST] established connections, exact, slot or not; [At.OVF] connections that found no
+//          free slot since the last report; [At.SEQ] last ticket issued (below 2^31: plain integers on Espruino
+//          too); [At.TP ..] and [At.UP ..] listening TCP and UDP ports: the exact total, then Ports.TABLE ports
+//          (0 free); from At.RING on, Slot.SIZE per slot: remote IPv4 address (a.b.c.d = a << 24 | b << 16 | ...,
+//          0 unknown), remote port << 16 | local port, ticket (0 free, > 0 established, < 0 connecting).
+//   NS     Float64Array: bytes in, bytes out, packets in, packets out (exact up to 2^53)
+//   Neither exists until the first track(), start() or report (setSlots): a module that is only loaded holds no
+//   state.
+//   setSlots(n)  1..255 slots (default 8); reallocates S, keeping live connections (compacted; any that no
+//          longer fit stay counted in the total, unlisted).
+
+/** Where things are in S. */
+export const enum At {
+  EST = 0,
   OVF = 1,
   SEQ = 2,
   TP = 3,
   UP = 12,
-  RING = 21;
+  RING = 21,
+}
 
-/** A slot: three ints from RING on. */
+/** A slot: three ints from At.RING on. */
 export const enum Slot {
   ADDRESS = 0,
   PORTS = 1,
@@ -47,24 +50,36 @@ export const enum Stat {
   PACKETS_OUT = 3,
 }
 
+export const enum Ports {
+  /** Listening ports listed per table. */
+  TABLE = 8,
+  /** Slot.PORTS is the remote port << REMOTE | the local port. */
+  REMOTE = 16,
+}
+
 export const enum Limits {
   DEFAULT_SLOTS = 8,
   MAX_SLOTS = 255,
 }
 
-export var S = new Int32Array(RING),
-  NS = new Float64Array(4);
+export var S: Int32Array, NS: Float64Array;
 
-export function setSlots(n: number): void {
-  var length = RING + Math.max(1, Math.min(Limits.MAX_SLOTS, n | 0)) * Slot.SIZE,
-    grown,
+/** setSlots(n): parameters come from `arguments` (a named parameter costs a JsVar for as long as the function
+ * exists). No argument: the default ring, unless one exists. */
+export function setSlots(n?: number): void;
+export function setSlots(): void {
+  var wanted = arguments[0],
+    length = At.RING + Math.max(1, Math.min(Limits.MAX_SLOTS, wanted | 0 || Limits.DEFAULT_SLOTS)) * Slot.SIZE,
+    old = S,
     from,
     to,
     k;
-  if (length === S.length) return;
-  grown = new Int32Array(length);
-  for (from = 0; from < RING; from++) grown[from] = S[from];
-  for (to = RING; from < S.length; from += Slot.SIZE)
-    if (S[from + Slot.TICKET] && to < length) for (k = 0; k < Slot.SIZE; k++) grown[to++] = S[from + k];
-  S = grown;
+  if (!NS) NS = new Float64Array(4);
+  if (old && (old.length === length || wanted === void 0)) return;
+  S = new Int32Array(length);
+  if (old) {
+    for (from = 0; from < At.RING; from++) S[from] = old[from];
+    for (to = At.RING; from < old.length; from += Slot.SIZE)
+      if (old[from + Slot.TICKET] && to < length) for (k = 0; k < Slot.SIZE; k++) S[to++] = old[from + k];
+  }
 }

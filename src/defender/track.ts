@@ -1,7 +1,8 @@
 // Socket tracking: track(mod) wraps Espruino's (or Node's) net, tls or dgram so that its sockets feed the
 // metrics state of ring.ts. No object and no closure per socket: a tracked socket gets its ticket (`_d`), our
-// write and end, and the shared listeners below, which find its slot through `this`. The platform's own write
-// and end are kept once, here, not on every socket. The tracker keeps no reference to any socket.
+// write and end, and one shared listener for its connect, data and close events, which finds its slot through
+// `this`. The platform's own write and end are kept once, here, not on every socket. The tracker keeps no
+// reference to any socket.
 //
 //   track(mod, resolver?) -> { connect, createServer, createSocket } (those that mod has)
 //     connect(...)   every form the platform's own connect takes: (options[, cb]) everywhere, (url[, cb]) on
@@ -16,9 +17,10 @@
 //        address when the platform gives one: socket.remoteAddress on Node); listen(port) / close() in the TCP
 //        port table
 //     createSocket(type, onMessage?) dgram: bind(port) / close() in the UDP port table; send and message counted
-// Slots: taken at connect (state connecting), established on `connect`, released exactly once on the first of
-// close / end / error. Every write/send/end(data) call and data/message event counts one packet and its bytes.
-import { S, NS, EST, OVF, SEQ, TP, UP, RING, Slot, Ticket, Stat, Limits, setSlots } from "./ring";
+// Slots: taken at connect (state connecting), established on `connect`, released at `close`, which both
+// platforms emit once after an `end` or an `error` too (Espruino: even after a failed TLS handshake). Every
+// write/send/end(data) call and data/message event counts one packet and its bytes.
+import { S, NS, At, Slot, Ticket, Stat, Ports, setSlots } from "./ring";
 import { utf8Write } from "../common/utf8";
 
 export type Resolver = (host: string, cb: (ip?: string) => void) => void;
@@ -32,25 +34,27 @@ const enum Char {
   DOT = 46,
 }
 
-const enum Ports {
-  /** remote port << REMOTE | local port */
-  REMOTE = 16,
-  TABLE = 8,
+/** The second argument of onSocket when it counts a packet going out (a data or message event never passes 1). */
+const enum Direction {
+  OUT = 1,
 }
 
 // Module-scope functions, not closures made at the first track(): the firmware tracks net and tls at boot, and
-// on Espruino a closure costs some 4 JsVars more than a module-scope function (measured: 150 JsVars instead of
-// 116 for all of this, once tracking).
-var platform: Resolver | 0 | undefined, // the platform's resolver: 0 when none, undefined until looked up
-  /** The platform's own socket write and end, kept once, not on every socket (a socket whose own differ keeps
+// on Espruino a closure costs some 4 JsVars more than a module-scope function. Functions that need no nested
+// function read their arguments from `arguments`: a named parameter costs a JsVar for as long as the function
+// exists.
+var /** The platform's own socket write and end, kept once, not on every socket (a socket whose own differ keeps
    * them in _w and _e). */
   platformWrite: any,
   platformEnd: any,
   /** The prototype of hostname stand-ins, made at the first hostname. */
   standIns: any;
 
-export function track(mod: any, resolver?: Resolver): any {
-  var tracked: any;
+export function track(mod: any, resolver?: Resolver): any;
+export function track(): any {
+  var mod = arguments[0],
+    resolver: Resolver = arguments[1],
+    tracked: any;
   // tracking a tracked module (the firmware makes require("net") the tracked one) would count everything twice
   if (mod._m) return mod;
   tracked = { _m: mod };
@@ -58,21 +62,50 @@ export function track(mod: any, resolver?: Resolver): any {
   if (mod.connect) tracked.connect = connect;
   if (mod.createServer) tracked.createServer = open;
   if (mod.createSocket) tracked.createSocket = open;
-  if (S.length === RING) setSlots(Limits.DEFAULT_SLOTS);
+  setSlots();
   return tracked;
 }
 
-/** "data" and "message" listener, and how writes are counted: one packet of data in, or out (second
- * argument 1; a data event's other arguments are never 1). */
-function count(data: any, out?: any): void {
-  var outgoing = out === 1 ? 1 : 0;
-  NS[Stat.BYTES_IN + outgoing] += data ? (typeof data === "string" ? utf8Write(data, null, 0) : data.length || data.byteLength || 0) : 0;
-  NS[Stat.PACKETS_IN + outgoing]++;
+/**
+ * The one listener of a tracked socket's connect, data and close events (dgram: message), told apart by what
+ * they pass: close a boolean (both platforms), connect nothing (Node) or the socket (Espruino), data and message
+ * the bytes. Also how a packet going out is counted: onSocket(data, Direction.OUT).
+ */
+function onSocket(this: any, data?: any, direction?: Direction): void;
+function onSocket(this: any): void {
+  var data = arguments[0],
+    out = arguments[1] === Direction.OUT ? 1 : 0,
+    ticket = this && this._d,
+    i = At.RING,
+    slotted;
+  if (out || !(data === void 0 || data === this || typeof data === "boolean")) {
+    NS[Stat.BYTES_IN + out] += data ? (typeof data === "string" ? utf8Write(data, null, 0) : data.length || data.byteLength || 0) : 0;
+    NS[Stat.PACKETS_IN + out]++;
+  } else if (ticket) {
+    // its slot: the ticket is in it, negative while connecting
+    while (ticket > 0 && i < S.length && S[i + Slot.TICKET] !== -ticket && S[i + Slot.TICKET] !== ticket) i += Slot.SIZE;
+    slotted = ticket > 0 && i < S.length;
+    if (typeof data !== "boolean") {
+      // connect: established (without a slot when none was free, or a smaller ring dropped it)
+      if (slotted) {
+        if (S[i + Slot.TICKET] < 0) S[At.EST]++;
+        S[i + Slot.TICKET] = ticket;
+      } else {
+        if (ticket !== Ticket.ESTABLISHED_WITHOUT_SLOT) S[At.EST]++;
+        this._d = Ticket.ESTABLISHED_WITHOUT_SLOT;
+      }
+    } else {
+      // close: released; a slotted ticket whose slot a smaller ring dropped counts as established
+      this._d = Ticket.RELEASED;
+      if ((slotted ? S[i + Slot.TICKET] > 0 : ticket !== Ticket.CONNECTING_WITHOUT_SLOT) && S[At.EST] > 0) S[At.EST]--;
+      if (slotted) S[i + Slot.TICKET] = Ticket.RELEASED;
+    }
+  }
 }
 
 /** A tracked socket's write (and a tracked dgram socket's send): one packet out, then the platform's own. */
 function tWrite(this: any): any {
-  count(arguments[0], 1);
+  onSocket(arguments[0], Direction.OUT);
   return (this._w || platformWrite).apply(this, arguments);
 }
 
@@ -80,40 +113,8 @@ function tWrite(this: any): any {
  * through the socket's, so its data is counted here. */
 function tEnd(this: any): any {
   var data = arguments[0];
-  if (data != null && typeof data !== "function") count(data, 1);
+  if (data != null && typeof data !== "function") onSocket(data, Direction.OUT);
   return (this._e || platformEnd).apply(this, arguments);
-}
-
-/** "connect": the connection is established (its slot's ticket turns positive). */
-function onConnect(this: any): void {
-  var ticket = this._d,
-    i = RING;
-  if (ticket) {
-    while (ticket > 0 && i < S.length && S[i + Slot.TICKET] !== -ticket && S[i + Slot.TICKET] !== ticket) i += Slot.SIZE;
-    if (ticket > 0 && i < S.length) {
-      if (S[i + Slot.TICKET] < 0) S[EST]++;
-      S[i + Slot.TICKET] = ticket;
-    } else {
-      // without a slot (none was free, or a smaller ring dropped it)
-      if (ticket !== Ticket.ESTABLISHED_WITHOUT_SLOT) S[EST]++;
-      this._d = Ticket.ESTABLISHED_WITHOUT_SLOT;
-    }
-  }
-}
-
-/** "end", "close", "error": the connection is gone; only the first of them releases it. */
-function onGone(this: any): void {
-  var ticket = this._d,
-    i = RING,
-    slotted;
-  if (ticket) {
-    this._d = Ticket.RELEASED;
-    while (ticket > 0 && i < S.length && S[i + Slot.TICKET] !== -ticket && S[i + Slot.TICKET] !== ticket) i += Slot.SIZE;
-    slotted = ticket > 0 && i < S.length;
-    // a slotted ticket whose slot a smaller ring dropped counts as established
-    if ((slotted ? S[i + Slot.TICKET] > 0 : ticket !== Ticket.CONNECTING_WITHOUT_SLOT) && S[EST] > 0) S[EST]--;
-    if (slotted) S[i + Slot.TICKET] = Ticket.RELEASED;
-  }
 }
 
 /** connect(...) of a tracked net or tls module, in any of the platform's forms; also how a tracked server adopts
@@ -197,17 +198,17 @@ function connect(this: any, first?: any, second?: any, third?: any, fourth?: any
     if (i <= host.length || dots !== 4) address = 0;
   }
   if (!accepted && !address && host) {
-    resolver = tracked._r || platform;
-    if (resolver === void 0) {
-      resolver = platform = 0;
+    // the platform's resolver, looked up per hostname (rare) rather than kept
+    resolver = tracked._r;
+    if (!resolver) {
       try {
         // the Linux build of Espruino has no Wifi module: require throws there, as on Node
         wifi = require("Wifi");
-        resolver = platform = wifi.getHostByName.bind(wifi);
+        resolver = wifi.getHostByName.bind(wifi);
       } catch (e) {
         try {
           wifi = require("dns");
-          resolver = platform = function (name: string, found: (ip?: string) => void): void {
+          resolver = function (name: string, found: (ip?: string) => void): void {
             wifi.lookup(name, 4, function (err: unknown, ip: string) {
               found(err ? void 0 : ip);
             });
@@ -291,17 +292,17 @@ function connect(this: any, first?: any, second?: any, third?: any, fourth?: any
   if (!accepted) socket = tracked._m.connect(options);
   // its slot, if one is free
   ticket = accepted ? Ticket.ESTABLISHED_WITHOUT_SLOT : Ticket.CONNECTING_WITHOUT_SLOT;
-  if (accepted) S[EST]++;
-  for (i = RING; i < S.length; i += Slot.SIZE) {
+  if (accepted) S[At.EST]++;
+  for (i = At.RING; i < S.length; i += Slot.SIZE) {
     if (!S[i + Slot.TICKET]) {
       S[i + Slot.ADDRESS] = address;
       S[i + Slot.PORTS] = ((+port || 0) << Ports.REMOTE) | localPort;
-      ticket = S[SEQ] = S[SEQ] > Ticket.LAST ? 1 : S[SEQ] + 1;
+      ticket = S[At.SEQ] = S[At.SEQ] > Ticket.LAST ? 1 : S[At.SEQ] + 1;
       S[i + Slot.TICKET] = accepted ? ticket : -ticket;
       break;
     }
   }
-  if (ticket < 0) S[OVF]++;
+  if (ticket < 0) S[At.OVF]++;
   socket._d = ticket;
   // the platform's write and end once, here; a socket with others of its own keeps them
   if (!platformWrite) platformWrite = socket.write;
@@ -310,11 +311,9 @@ function connect(this: any, first?: any, second?: any, third?: any, fourth?: any
   if (!platformEnd) platformEnd = socket.end;
   if (socket.end !== platformEnd) socket._e = socket.end;
   socket.end = tEnd;
-  socket.on("connect", onConnect);
-  socket.on("data", count);
-  socket.on("end", onGone);
-  socket.on("close", onGone);
-  socket.on("error", onGone);
+  socket.on("connect", onSocket);
+  socket.on("data", onSocket);
+  socket.on("close", onSocket);
   // the callback goes on as a listener after ours: Espruino keeps a connect callback as the one "connect"
   // handler, and adding a listener beside it breaks its listener list (an assertion in Espruino 2v29). Node's
   // tls calls it once the handshake is done.
@@ -360,7 +359,7 @@ function open(this: any, first?: any, second?: any): any {
   var mod = this._m,
     udp = !mod.createServer,
     bind = udp ? "bind" : "listen",
-    table = udp ? UP : TP, // its port table in S
+    table = udp ? At.UP : At.TP, // its port table in S
     port = 0, // its listening port, once known
     onConnection = typeof first === "function" ? first : typeof second === "function" ? second : 0,
     opened: any,
@@ -418,7 +417,7 @@ function open(this: any, first?: any, second?: any): any {
   if (udp) {
     opened._w = opened.send;
     opened.send = tWrite;
-    opened.on("message", count);
+    opened.on("message", onSocket);
   }
   return opened;
 }

@@ -473,7 +473,7 @@ test('soak: 10,000 periods with connections coming and going: no growth in timer
     s.emit('connect');
     if (i % 1000 === 999) mq.drop(), mq.restore();
     clock.tick(P);
-    s.emit('close');
+    s.emit('close', false);
     rec.events.length = 0;
   }
   t.is(clock.countTimers(), 1);

@@ -211,7 +211,7 @@ export function scriptedBroker(clock: EspruinoClock, onPublish: (p: any) => Verd
         const close = () =>
           later(() => {
             open = false;
-            s.emit('close');
+            s.emit('close', false);
           });
         closeLast = close;
         const take = brokerSide(b, packets, onPublish, (p) => later(() => s.emit('data', generate(p))), close);

@@ -38,7 +38,7 @@ for (var i = 0; i < ips.length; i++) {
   socks.push(s);
 }
 socks[0].write("hello"); socks[1].emit("data", "abc"); socks[2].write("x");
-socks[3].emit("close");
+socks[3].emit("close", false);
 var srv = t.createServer(); srv.listen(8080); var srv2 = t.createServer(); srv2.listen(65535);
 var u = t.createSocket("udp4"); u.bind(5353); u.send("q"); u.emit("message", "answer");
 var custom = {

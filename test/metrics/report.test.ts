@@ -147,7 +147,7 @@ for (const [name, d] of impls) {
           return u;
         });
         const len = d.writeReport(buf, json, long, ALL, sc.rid, () => sc.custom);
-        for (const s of socks) s.emit('close');
+        for (const s of socks) s.emit('close', false);
         for (const s of srvs) s.close();
         for (const u of udps) u.close();
         t.true(len > 0);
@@ -189,7 +189,7 @@ for (const [name, d] of impls) {
     t.deepEqual(doc(0x80).metrics, { listening_udp_ports: { ports: [] } });
     t.deepEqual(doc(0).metrics, {});
     t.deepEqual(Object.keys(doc(0x200)), ['header', 'metrics'], 'no custom metrics without a provider');
-    s.emit('close');
+    s.emit('close', false);
   });
 
   test.serial(`${name}: too small a buffer drops list entries, never totals; smallest form or a clear error`, (t) => {
@@ -224,7 +224,7 @@ for (const [name, d] of impls) {
       }
       t.is(d.writeReport(new Uint8Array(20), json, true, ALL, 5, custom), -1);
     }
-    for (const s of socks) s.emit('close');
+    for (const s of socks) s.emit('close', false);
   });
 
   test.serial(`${name}: errors: bad report id, custom metrics AWS refuses, throwing provider`, (t) => {
@@ -255,7 +255,7 @@ for (const [name, d] of impls) {
     t.deepEqual(counters(d), first);
     s.write('de');
     t.deepEqual(counters(d), { ...first, bytes_out: first.bytes_out + 2, packets_out: first.packets_out + 1 });
-    s.emit('close');
+    s.emit('close', false);
   });
 }
 
@@ -311,5 +311,5 @@ test.serial('src: counters up to 2^53 are written exactly', (t) => {
   s.write({ length: 2 ** 32 });
   t.like(counters(src), { bytes_in: 2 ** 53 - 1, bytes_out: 2 ** 32, packets_in: 1, packets_out: 1 });
   NS.fill(0);
-  s.emit('close');
+  s.emit('close', false);
 });
