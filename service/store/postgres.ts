@@ -42,6 +42,12 @@ CREATE TABLE IF NOT EXISTS samples (
   PRIMARY KEY (profile, behavior, thing)
 );
 CREATE INDEX IF NOT EXISTS samples_value ON samples (profile, behavior, value);
+CREATE TABLE IF NOT EXISTS last_accepted (
+  thing TEXT PRIMARY KEY,
+  report_id BIGINT NOT NULL,
+  at BIGINT NOT NULL,
+  digest BYTEA NOT NULL
+);
 CREATE TABLE IF NOT EXISTS profiles (
   name TEXT PRIMARY KEY,
   doc JSONB NOT NULL,
@@ -86,9 +92,15 @@ export async function openPostgres(url: string, opts: StoreOptions & { poolSize?
     let n = (await pool.query('DELETE FROM reports WHERE at < $1', [cutoff])).rowCount ?? 0;
     n += (await pool.query('DELETE FROM violations WHERE ended_at IS NOT NULL AND ended_at < $1', [cutoff])).rowCount ?? 0;
     n += (await pool.query('DELETE FROM samples WHERE at < $1', [cutoff])).rowCount ?? 0;
+    n += (await pool.query('DELETE FROM last_accepted WHERE at < $1', [cutoff])).rowCount ?? 0;
     return n;
   };
   await prune();
+  const lastAccepted = async (thing: string) => {
+    // the id as text: BIGINT is parsed as a Number, exact only to 2^53
+    const { rows } = await pool.query('SELECT report_id::text AS id, at, digest FROM last_accepted WHERE thing = $1', [thing]);
+    return rows[0] && { id: BigInt(rows[0].id), at: rows[0].at as number, digest: rows[0].digest as Buffer };
+  };
   const every = opts.pruneEveryMs ?? 3_600_000;
   const timer = every > 0 ? setInterval(() => void prune().catch(() => {}), every).unref() : undefined;
   let closed = false;
@@ -148,6 +160,19 @@ export async function openPostgres(url: string, opts: StoreOptions & { poolSize?
       } finally {
         c.release();
       }
+    },
+    lastAccepted,
+    async claim(thing, next, minPeriodMs) {
+      // The WHERE of the upsert's update is checked on the row as the last commit left it (the row locked): of two
+      // collectors claiming one thing's report, one updates it and the other finds the WHERE false (rowCount 0).
+      const r = await pool.query(
+        `INSERT INTO last_accepted AS l (thing, report_id, at, digest) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (thing) DO UPDATE SET report_id = excluded.report_id, at = excluded.at, digest = excluded.digest
+         WHERE l.report_id < excluded.report_id AND l.at <= $5::float8`,
+        [thing, String(next.id), next.at, next.digest, next.at - minPeriodMs],
+      );
+      if (r.rowCount) return undefined;
+      return lastAccepted(thing);
     },
     async percentile(profile, behavior, p, since) {
       const n = Number((await pool.query('SELECT count(*) AS n FROM samples WHERE profile = $1 AND behavior = $2 AND at >= $3', [profile, behavior, since])).rows[0].n);
