@@ -1,5 +1,7 @@
-// The verdict on each report, and what the service remembers to give it. No I/O: service.ts feeds it payloads and
-// publishes the answers it builds.
+// The verdict on each report, and what the service remembers to give it. No I/O of its own: service.ts feeds it
+// payloads and publishes the answers it builds. Each thing's last accepted report (id and time: what refuses a
+// report id that does not increase, and throttles) is in memory, or, given a Ledger (the store), in the store,
+// where several collectors sharing the report topics claim each report atomically (judgeShared).
 //
 // Memory is bounded whatever devices send: a name that fails validation leaves nothing behind; each thing costs
 // one small record (last accepted id and time, and the last few answers, by payload digest, so that a QoS 1
@@ -65,6 +67,38 @@ interface Thing {
   answers: Answered[];
 }
 
+/** A thing's last accepted report. */
+export interface Accepted {
+  id: bigint;
+  /** Epoch ms. */
+  at: number;
+  /** The first 16 bytes of the payload's SHA-256: the same payload again (a QoS 1 redelivery) is answered as before. */
+  digest: Buffer;
+}
+
+/** Where collectors sharing the report topics keep each thing's last accepted report (the store implements it). */
+export interface Ledger {
+  lastAccepted(thing: string): Promise<Accepted | undefined>;
+  /** Atomically: makes `next` the thing's last accepted report if its id is above the last one's and it comes at
+   * least minPeriodMs after it (undefined: claimed); else changes nothing and returns the last accepted report. */
+  claim(thing: string, next: Accepted, minPeriodMs: number): Promise<Accepted | undefined>;
+}
+
+/** A report being judged, between begin() and finish(). */
+interface Judging {
+  thing: string;
+  at: number;
+  doc: unknown;
+  exactId?: bigint;
+  undecodable?: ReportError;
+  t: Thing;
+  digest?: Buffer;
+  report(err?: ReportError): Report;
+}
+
+// The guide: report_id is a "monotonically increasing value"
+const notGreater = (id: bigint, last: bigint) => new ReportError(ErrorCode.InvalidPayload, `Malformed metrics report: report_id ${id} is not greater than ${last}, the last accepted`);
+
 /** Answers remembered per thing for redeliveries: a device has one report in flight, a few cover a retry burst. */
 const ANSWERS_KEPT = 4;
 
@@ -93,6 +127,52 @@ export class Judge {
 
   /** Judges one report published by `thing` in `format`, remembers what it must and returns the verdict. */
   judge(thing: string, format: Format, payload: Uint8Array): Report {
+    const c = this.begin(thing, format, payload);
+    if ('verdict' in c) return c;
+    const { t, at } = c;
+    return this.finish(c, () => {
+      if (c.undecodable) throw c.undecodable;
+      // Throttling comes before the schema, as a rate limit would; only accepted reports count.
+      this.throttle(t.lastAt, at);
+      const { exactId: id } = validateReport(c.doc, { maxList: this.maxList });
+      if (t.lastId !== undefined && id <= t.lastId) throw notGreater(id, t.lastId);
+      t.lastId = id;
+      t.lastAt = at;
+    });
+  }
+
+  /** As judge(), with each thing's last accepted report in `ledger`, shared by every collector on it: a report is
+   * accepted by the one collector that claims it there, whichever collector the broker handed it to. */
+  async judgeShared(thing: string, format: Format, payload: Uint8Array, ledger: Ledger): Promise<Report> {
+    const c = this.begin(thing, format, payload);
+    if ('verdict' in c) return c;
+    const { at } = c;
+    let refused: Accepted | undefined;
+    let invalid: ReportError | undefined;
+    let id: bigint | undefined;
+    try {
+      if (c.undecodable) throw c.undecodable;
+      id = validateReport(c.doc, { maxList: this.maxList }).exactId;
+    } catch (err) {
+      if (!(err instanceof ReportError)) throw err;
+      invalid = err;
+    }
+    if (invalid) {
+      // as judge() says: throttled before the schema is looked at (an undecodable report has no state to read)
+      if (!c.undecodable) refused = await ledger.lastAccepted(thing);
+    } else refused = await ledger.claim(thing, { id: id!, at, digest: c.digest! }, this.minPeriod * 1000);
+    // a redelivery of the report another collector accepted: its answer again
+    if (!invalid && refused && refused.id === id && refused.digest.equals(c.digest!)) return { ...c.report(), at: refused.at, doc: undefined, redelivery: true };
+    return this.finish(c, () => {
+      if (c.undecodable) throw c.undecodable;
+      this.throttle(refused?.at, at);
+      if (invalid) throw invalid;
+      if (refused) throw notGreater(id!, refused.id);
+    });
+  }
+
+  /** What every verdict starts from; a Report already when the verdict needs no more (a bad name, a redelivery). */
+  private begin(thing: string, format: Format, payload: Uint8Array): Report | Judging {
     const at = this.now();
     let doc: unknown;
     let exactId: bigint | undefined;
@@ -104,6 +184,12 @@ export class Judge {
       if (!(err instanceof ReportError)) throw err;
       undecodable = err;
     }
+    const report = (err?: ReportError): Report => {
+      const r: Report = { reportId: exactId === undefined ? undefined : Number(exactId), format, doc, verdict: err ? 'REJECTED' : 'ACCEPTED', at };
+      if (exactId !== undefined) r.exactId = String(exactId);
+      if (err) Object.assign(r, { errorCode: err.code, errorMessage: err.message });
+      return r;
+    };
     // nothing is kept for a name that fails validation: no state, no recent report
     const badName = thingNameError(thing);
     if (badName) return report(new ReportError(ErrorCode.InvalidPayload, badName));
@@ -111,41 +197,35 @@ export class Judge {
     const digest = exactId === undefined ? undefined : createHash('sha256').update(payload).digest().subarray(0, 16);
     const seen = digest && t.answers.find((a) => a.id === exactId && a.digest.equals(digest));
     if (seen) return { ...report(seen.errorCode ? new ReportError(seen.errorCode as ErrorCode, seen.errorMessage!) : undefined), at: seen.at, doc: undefined, redelivery: true };
+    return { thing, at, doc, exactId, undecodable, t, digest, report };
+  }
+
+  /** The verdict `check` gives (it throws the ReportError that rejects), remembered. */
+  private finish(c: Judging, check: () => void): Report {
     let r: Report;
     try {
-      if (undecodable) throw undecodable;
-      // Throttling comes before the schema, as a rate limit would; only accepted reports count.
-      if (t.lastAt !== undefined && at - t.lastAt < this.minPeriod * 1000) {
-        const since = ((at - t.lastAt) / 1000).toFixed(3).replace(/\.?0+$/, '');
-        throw new ReportError(ErrorCode.Throttled, `Report throttled: ${since} s after the last accepted report, ${this.minPeriod} s at least`);
-      }
-      const { exactId: id } = validateReport(doc, { maxList: this.maxList });
-      // The guide: report_id is a "monotonically increasing value"
-      if (t.lastId !== undefined && id <= t.lastId) {
-        throw new ReportError(ErrorCode.InvalidPayload, `Malformed metrics report: report_id ${id} is not greater than ${t.lastId}, the last accepted`);
-      }
-      t.lastId = id;
-      t.lastAt = at;
-      r = report();
+      check();
+      r = c.report();
     } catch (err) {
       if (!(err instanceof ReportError)) throw err;
-      r = report(err);
+      r = c.report(err);
     }
-    if (digest) {
-      t.answers.push({ digest, id: exactId!, verdict: r.verdict, errorCode: r.errorCode, errorMessage: r.errorMessage, at });
-      if (t.answers.length > ANSWERS_KEPT) t.answers.shift();
+    if (c.digest) {
+      c.t.answers.push({ digest: c.digest, id: c.exactId!, verdict: r.verdict, errorCode: r.errorCode, errorMessage: r.errorMessage, at: c.at });
+      if (c.t.answers.length > ANSWERS_KEPT) c.t.answers.shift();
     }
     if (this.keep > 0) {
-      this.recent.push({ thing, ...r });
+      this.recent.push({ thing: c.thing, ...r });
       if (this.recent.length > this.keep) this.recent.shift();
     }
     return r;
+  }
 
-    function report(err?: ReportError): Report {
-      const r: Report = { reportId: exactId === undefined ? undefined : Number(exactId), format, doc, verdict: err ? 'REJECTED' : 'ACCEPTED', at };
-      if (exactId !== undefined) r.exactId = String(exactId);
-      if (err) Object.assign(r, { errorCode: err.code, errorMessage: err.message });
-      return r;
+  /** Throws Throttled when `at` comes less than minPeriod after the last accepted report. */
+  private throttle(lastAt: number | undefined, at: number): void {
+    if (lastAt !== undefined && at - lastAt < this.minPeriod * 1000) {
+      const since = ((at - lastAt) / 1000).toFixed(3).replace(/\.?0+$/, '');
+      throw new ReportError(ErrorCode.Throttled, `Report throttled: ${since} s after the last accepted report, ${this.minPeriod} s at least`);
     }
   }
 

@@ -10,16 +10,18 @@
 // Exposed to a fleet: `tls` (mutual TLS, a device's certificate CN is its thing name), or an attached mosquitto
 // with the configuration in broker/mosquitto/. Attached, the collector keeps a persistent session (fixed client
 // id, clean session off, QoS 1) so that what the broker queued while it was away is delivered when it is back.
+// Several collectors can share one broker's report topics (`shareGroup`: MQTT shared subscriptions), each thing's
+// last accepted report then kept in their common store (`ledger`), so that each report is accepted once.
 import { EventEmitter } from 'node:events';
 import { isIP, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import mqtt, { MqttClient, type IClientOptions } from 'mqtt';
-import { Judge, responseBody, encodeResponse, type Report } from './judge.ts';
-import { REPORT_FILTERS, matchReportTopic, responseTopic } from './topics.ts';
+import { Judge, responseBody, encodeResponse, type Ledger, type Report } from './judge.ts';
+import { matchReportTopic, reportFilters, responseTopic, sharedFilter } from './topics.ts';
 import { thingNameError } from './validate.ts';
 import { embeddedBroker, type Access, type TlsFiles } from './broker/embedded.ts';
 
-export type { Report } from './judge.ts';
+export type { Report, Ledger } from './judge.ts';
 export type { Access, TlsFiles } from './broker/embedded.ts';
 
 export interface ServiceOptions {
@@ -42,6 +44,16 @@ export interface ServiceOptions {
   clientId?: string;
   /** Client certificate (CN: the collector's name in the ACL) and CA for an mqtts:// broker. */
   brokerTls?: TlsFiles;
+  /** Each thing's last accepted report (what refuses a report id that does not increase, and throttles) in this
+   * store rather than in memory: shared by every collector on it, and kept across a restart. */
+  ledger?: Ledger;
+  /** Several collectors on one external broker: subscribe as `$share/GROUP/...`, so that the broker hands each
+   * report to one collector of the group. Needs `broker`, `ledger` and a `clientId` of this collector's own. */
+  shareGroup?: string;
+  /** With `shareGroup`: the prefix under which the broker republishes `$aws/things/...` reports (mosquitto 2.0 does
+   * not hand a topic starting with "$" to a shared subscription; a bridge of mosquitto to itself republishes them,
+   * docs/service.md). Default `$aws/things/`, for brokers that do (EMQX, HiveMQ, VerneMQ). */
+  sharePrefix?: string;
   /** One line per verdict and per problem (default: silent). */
   log?: (s: string) => void;
   /** Recent reports remembered with their documents, all things together (default 20). */
@@ -97,6 +109,13 @@ class DefenderService extends EventEmitter implements Service {
 
 export async function startService(opts: ServiceOptions = {}): Promise<Service> {
   const log = opts.log ?? (() => {});
+  if (opts.shareGroup !== undefined) {
+    // a group shares a broker among processes: the embedded one lives in this process, with this collector alone
+    if (!opts.broker) throw new Error('shareGroup needs an external broker (broker: mqtt://...)');
+    if (!opts.ledger) throw new Error("shareGroup needs a ledger (the collectors' common store), else each collector keeps its own last report ids");
+    if (!opts.clientId) throw new Error('shareGroup needs a clientId of this collector\'s own (two collectors with one id take turns at the broker)');
+  }
+  const filters = opts.shareGroup === undefined ? reportFilters() : reportFilters(opts.sharePrefix).map((f) => sharedFilter(opts.shareGroup!, f));
   const judge = new Judge({ minPeriod: opts.minPeriod, keep: opts.keep, maxList: opts.maxList, maxThings: opts.maxThings, onEvict: (t) => log(`[${t}] forgotten: more than ${judge.maxThings} things`) });
   const closers: (() => Promise<void>)[] = [];
   const shutdown = async () => {
@@ -134,10 +153,17 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
     client.on('error', (err) => log(`MQTT error: ${err.message}`));
     client.on('offline', () => log(`MQTT: lost ${url}, reconnecting`));
     const svc = new DefenderService(url, port, judge, shutdown);
-    client.on('message', (topic, payload) => {
-      const m = matchReportTopic(topic);
+    const ledger = opts.ledger;
+    client.on('message', async (topic, payload) => {
+      const m = matchReportTopic(topic, opts.shareGroup === undefined ? undefined : opts.sharePrefix);
       if (!m) return;
-      const r = judge.judge(m.thing, m.format, payload);
+      let r: Report;
+      try {
+        r = ledger ? await judge.judgeShared(m.thing, m.format, payload, ledger) : judge.judge(m.thing, m.format, payload);
+      } catch (err) {
+        // the ledger cannot be read: no verdict can be given; the device's report times out and it reports again
+        return log(`[${m.thing}] report not judged: ${(err as Error).message}`);
+      }
       const answer = responseTopic(m.thing, m.format, r.verdict === 'ACCEPTED' ? 'accepted' : 'rejected');
       client.publish(answer, encodeResponse(responseBody(m.thing, r), m.format), { qos: 1 }, (err) => {
         if (err) log(`[${m.thing}] response to report ${r.exactId} not published: ${err.message}`);
@@ -147,13 +173,13 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
       // a redelivery is not a new report, and a bad name is not a thing: neither is an event
       if (!r.redelivery && !thingNameError(m.thing)) svc.emit('verdict', { thing: m.thing, ...r });
     });
-    const granted = await client.subscribeAsync([...REPORT_FILTERS], { qos: 1 });
+    const granted = await client.subscribeAsync([...filters], { qos: 1 });
     if (granted.some((g) => g.qos !== 1)) throw new Error(`${url} refused the report topic subscriptions at QoS 1`);
     // Again on every reconnect, even to a session the broker says it has: a broker restored from its last save
     // (mosquitto after a crash) can hold the session without the subscription, and would never deliver again.
     // (mqtt.js skips a topic it thinks it holds unless the map says `resubscribe`, as its own reconnect does; it
     // deletes that key from the map, so a new map each time.)
-    const again = () => Object.fromEntries([...REPORT_FILTERS.map((f) => [f, { qos: 1 }]), ['resubscribe', true]]);
+    const again = () => Object.fromEntries([...filters.map((f) => [f, { qos: 1 }]), ['resubscribe', true]]);
     client.on('connect', () => client.subscribe(again(), (err) => err && log(`MQTT: resubscribe failed: ${err.message}`)));
     return svc;
   } catch (err) {

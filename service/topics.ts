@@ -9,8 +9,19 @@ export type Status = 'accepted' | 'rejected';
 const PREFIX = '$aws/things/';
 const MIDDLE = '/defender/metrics/';
 
-/** The topic filters a collector subscribes to: every thing's reports, one per format. */
-export const REPORT_FILTERS: readonly string[] = [`${PREFIX}+${MIDDLE}cbor`, `${PREFIX}+${MIDDLE}json`];
+/** The topic filters a collector subscribes to: every thing's reports, one per format; `prefix` in place of
+ * `$aws/things/` where a broker republishes them (see sharedFilter). */
+export const reportFilters = (prefix = PREFIX): string[] => [`${prefix}+${MIDDLE}cbor`, `${prefix}+${MIDDLE}json`];
+export const REPORT_FILTERS: readonly string[] = reportFilters();
+
+/** `filter` shared by the collectors of `group` (MQTT 5 shared subscriptions; mosquitto takes them from 3.1.1
+ * clients too): the broker hands each matching message to one of them. mosquitto 2.0 roots every $share filter
+ * under the topics that do not start with "$" (src/subs.c, sub__topic_tokenise), so a shared `$aws/...` filter
+ * never matches there: its reports must be republished under another prefix first (docs/service.md). */
+export function sharedFilter(group: string, filter: string): string {
+  if (!/^[^/+#]+$/.test(group)) throw new Error(`share group ${JSON.stringify(group)}: 1 character or more, none of / + #`);
+  return `$share/${group}/${filter}`;
+}
 
 export function reportTopic(thing: string, format: Format): string {
   return PREFIX + thing + MIDDLE + format;
@@ -29,10 +40,11 @@ export function matchResponseTopic(topic: string): { thing: string; format: Form
   return report && { ...report, status };
 }
 
-/** The thing and format of a report topic; null for any other topic (a response topic included). */
-export function matchReportTopic(topic: string): { thing: string; format: Format } | null {
-  if (!topic.startsWith(PREFIX)) return null;
-  const rest = topic.slice(PREFIX.length);
+/** The thing and format of a report topic (under `prefix` instead of `$aws/things/` where a broker republishes
+ * them); null for any other topic (a response topic included). */
+export function matchReportTopic(topic: string, prefix = PREFIX): { thing: string; format: Format } | null {
+  if (!topic.startsWith(prefix)) return null;
+  const rest = topic.slice(prefix.length);
   const i = rest.indexOf(MIDDLE);
   if (i < 0) return null; // an empty thing name is matched, to be answered as invalid
   const thing = rest.slice(0, i);

@@ -6,11 +6,15 @@
 //   npm run defender -- profile validate FILE...                check profiles, print warnings
 //   npm run defender -- profile load FILE...                    check and put into the store (a running service picks them up)
 //   npm run defender -- profile list | profile delete NAME
+//   npm run defender -- serve --broker URL [--client-id ID] [--share-group GROUP [--share-prefix P]] [--profile FILE]...
+//                                                               a collector on an external broker, Detect on the store
 //
 // Options: --store PATH|postgres://... (default $DEFENDER_STORE or defender.db), --json (machine-readable output).
 import { parseArgs } from 'node:util';
 import { loadProfile, ProfileError } from '../detect/profile.ts';
 import { openStore, type Store } from '../store/store.ts';
+import { startService } from '../service.ts';
+import { attachDetect } from '../detect/detect.ts';
 import type { MetricValue } from '../detect/metrics.ts';
 
 const USAGE = `usage: defender [--store PATH|postgres://URL] [--json] COMMAND
@@ -20,7 +24,12 @@ const USAGE = `usage: defender [--store PATH|postgres://URL] [--json] COMMAND
   profile validate FILE...                 check security profiles (AWS's format)
   profile load FILE...                     check them and put them into the store
   profile list                             the profiles in the store
-  profile delete NAME                      remove one`;
+  profile delete NAME                      remove one
+  serve --broker mqtt://HOST:PORT [--client-id ID] [--share-group GROUP [--share-prefix PREFIX]]
+        [--profile FILE]... [--min-period S]
+                                           a collector on the broker, Detect on the store, until SIGINT/SIGTERM;
+                                           collectors of one share group (each with its own --client-id and the
+                                           same --store) take turns at the reports`;
 
 export interface Io {
   out: (line: string) => void;
@@ -45,7 +54,8 @@ function table(rows: string[][]): string[] {
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i]))).join('  '));
 }
 
-export async function main(argv: string[], io: Io = { out: (l) => console.log(l), err: (l) => console.error(l) }): Promise<number> {
+/** `stop`: ends `serve` (the command line's SIGINT and SIGTERM do). */
+export async function main(argv: string[], io: Io = { out: (l) => console.log(l), err: (l) => console.error(l) }, stop?: AbortSignal): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
@@ -59,6 +69,12 @@ export async function main(argv: string[], io: Io = { out: (l) => console.log(l)
         since: { type: 'string' },
         limit: { type: 'string' },
         metric: { type: 'string' },
+        broker: { type: 'string' },
+        'client-id': { type: 'string' },
+        'share-group': { type: 'string' },
+        'share-prefix': { type: 'string' },
+        profile: { type: 'string', multiple: true },
+        'min-period': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -90,6 +106,9 @@ export async function main(argv: string[], io: Io = { out: (l) => console.log(l)
     return bad ? 1 : 0;
   }
 
+  if (cmd === 'serve' && (!o.broker || (o['share-group'] !== undefined && !o['client-id']))) {
+    return (io.err(`serve needs --broker, and with --share-group a --client-id of this collector's own\n${USAGE}`), 2);
+  }
   let store: Store;
   try {
     store = await openStore(o.store!, { pruneEveryMs: 0 });
@@ -99,6 +118,27 @@ export async function main(argv: string[], io: Io = { out: (l) => console.log(l)
   }
   try {
     switch (cmd) {
+      case 'serve': {
+        const minPeriod = o['min-period'] === undefined ? undefined : Number(o['min-period']);
+        const svc = await startService({
+          broker: o.broker,
+          clientId: o['client-id'],
+          shareGroup: o['share-group'],
+          sharePrefix: o['share-prefix'],
+          // shared or not, the last report ids in the store: a restarted collector still refuses a replayed id
+          ledger: store,
+          minPeriod,
+          log: io.out,
+        });
+        const detect = await attachDetect(svc, { store, profiles: o.profile, log: io.out });
+        io.out(`collecting on ${o.broker}${o['share-group'] === undefined ? '' : ` in share group ${o['share-group']}`}, store ${o.store}`);
+        const signal = stop ?? signalled();
+        await new Promise((r) => (signal.aborted ? r(undefined) : signal.addEventListener('abort', r, { once: true })));
+        await svc.close();
+        // (closes the store: the finally below finds it closed)
+        await detect.close();
+        return 0;
+      }
       case 'things': {
         const things = await store.things();
         if (o.json) return (json(things), 0);
@@ -177,6 +217,13 @@ export async function main(argv: string[], io: Io = { out: (l) => console.log(l)
   } finally {
     await store.close();
   }
+}
+
+/** Aborted by the first SIGINT or SIGTERM. */
+function signalled(): AbortSignal {
+  const ac = new AbortController();
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => ac.abort());
+  return ac.signal;
 }
 
 if (process.argv[1] && import.meta.filename === process.argv[1]) {

@@ -42,6 +42,12 @@ CREATE TABLE IF NOT EXISTS samples (
   PRIMARY KEY (profile, behavior, thing)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS samples_value ON samples (profile, behavior, value);
+CREATE TABLE IF NOT EXISTS last_accepted (
+  thing TEXT PRIMARY KEY,
+  report_id INTEGER NOT NULL,
+  at INTEGER NOT NULL,
+  digest BLOB NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS profiles (
   name TEXT PRIMARY KEY,
   doc TEXT NOT NULL,
@@ -90,6 +96,11 @@ export function openSqlite(file: string, opts: StoreOptions = {}): Store {
     sample: db.prepare(
       'INSERT INTO samples (profile, behavior, thing, at, value) VALUES (?, ?, ?, ?, ?) ON CONFLICT (profile, behavior, thing) DO UPDATE SET at = excluded.at, value = excluded.value',
     ),
+    // the WHERE of an upsert's update: a row that fails it is left as it is, and changes is 0
+    claim: db.prepare(
+      'INSERT INTO last_accepted (thing, report_id, at, digest) VALUES (?, ?, ?, ?) ON CONFLICT (thing) DO UPDATE SET report_id = excluded.report_id, at = excluded.at, digest = excluded.digest WHERE last_accepted.report_id < excluded.report_id AND last_accepted.at <= ?',
+    ),
+    accepted: db.prepare('SELECT report_id AS id, at, digest FROM last_accepted WHERE thing = ?').safeIntegers(),
     count: db.prepare('SELECT count(*) FROM samples WHERE profile = ? AND behavior = ? AND at >= ?').pluck(),
     nth: db.prepare('SELECT value FROM samples WHERE profile = ? AND behavior = ? AND at >= ? ORDER BY value LIMIT 1 OFFSET ?').pluck(),
   };
@@ -146,8 +157,13 @@ export function openSqlite(file: string, opts: StoreOptions = {}): Store {
     let n = db.prepare('DELETE FROM reports WHERE at < ?').run(cutoff).changes;
     n += db.prepare('DELETE FROM violations WHERE ended_at IS NOT NULL AND ended_at < ?').run(cutoff).changes;
     n += db.prepare('DELETE FROM samples WHERE at < ?').run(cutoff).changes;
+    n += db.prepare('DELETE FROM last_accepted WHERE at < ?').run(cutoff).changes;
     return n;
   });
+  const lastAccepted = async (thing: string) => {
+    const r = q.accepted.get(thing) as { id: bigint; at: bigint; digest: Buffer } | undefined;
+    return r && { id: r.id, at: Number(r.at), digest: r.digest };
+  };
   const prune = (now = Date.now()) => pruneTx(now - retentionDays * DAY);
   prune();
   const every = opts.pruneEveryMs ?? 3_600_000;
@@ -163,6 +179,13 @@ export function openSqlite(file: string, opts: StoreOptions = {}): Store {
         queue.push({ thing, evaluate, resolve, reject });
         if (queue.length === 1) setImmediate(flushSafely);
       });
+    },
+    async lastAccepted(thing) {
+      return lastAccepted(thing);
+    },
+    async claim(thing, next, minPeriodMs) {
+      if (q.claim.run(thing, next.id, next.at, next.digest, next.at - minPeriodMs).changes) return undefined;
+      return lastAccepted(thing);
     },
     async percentile(profile, behavior, p, since) {
       const n = q.count.get(profile, behavior, since) as number;

@@ -4,8 +4,10 @@
 //
 // A thing's state is read, evaluated and written in one transaction holding that thing's row (update()): two
 // collectors handed consecutive reports of one thing do not interleave, and a report id already evaluated is
-// not evaluated again.
+// not evaluated again. The store is also the judge's Ledger: each thing's last accepted report, claimed by one
+// conditional statement, so that collectors sharing the report topics accept each report once.
 import type { MetricValue } from '../detect/metrics.ts';
+import type { Ledger } from '../judge.ts';
 import type { ThingState } from '../detect/evaluate.ts';
 
 export type { ThingState };
@@ -68,7 +70,7 @@ export interface StoredProfile {
   updatedAt: number;
 }
 
-export interface Store {
+export interface Store extends Ledger {
   readonly kind: 'sqlite' | 'postgres';
   /** Days of reports and of cleared violations kept. */
   readonly retentionDays: number;

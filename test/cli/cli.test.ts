@@ -1,5 +1,6 @@
 // The fleet owner's CLI on a SQLite store written by Detect over the real service: things and their last report,
-// a thing's metrics over time, active violations and their history, profiles validated and loaded.
+// a thing's metrics over time, active violations and their history, profiles validated and loaded; and `serve`, a
+// collector on a real mosquitto.
 import test from 'ava';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,6 +8,9 @@ import { join } from 'node:path';
 import { main } from '../../service/cli/cli.ts';
 import { openSqlite } from '../../service/store/sqlite.ts';
 import { echoServer, harness } from '../detect/helpers.ts';
+import mqtt from 'mqtt';
+import { mosquittoPath, startMosquitto } from '../helpers/mosquitto.ts';
+import { until } from '../helpers/until.ts';
 
 async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
@@ -79,4 +83,42 @@ test('profile validate names the invalid field and exits 1; profile load puts va
   t.is((await run('--store', db, 'profile', 'delete', 'good')).code, 1);
   t.is((await run('--store', db, 'bogus')).code, 2);
   t.is((await run()).code, 2);
+});
+
+(mosquittoPath ? test : test.skip)(`serve: a collector on mosquitto, Detect on the store; the last report ids in the store, so a restarted collector refuses a replayed id${mosquittoPath ? '' : ' (skipped: mosquitto is not installed)'}`, async (t) => {
+  t.is((await run('serve')).code, 2, 'no --broker');
+  const usage = await run('serve', '--broker', 'mqtt://127.0.0.1:1', '--share-group', 'g');
+  t.is(usage.code, 2);
+  t.regex(usage.err, /with --share-group a --client-id/);
+  const m = await startMosquitto();
+  t.teardown(() => m.stop());
+  const db = join(mkdtempSync(join(tmpdir(), 'cli-')), 'd.db');
+  const profile = join(mkdtempSync(join(tmpdir(), 'cli-')), 'p.json');
+  writeFileSync(profile, JSON.stringify({ securityProfileName: 'load', behaviors: [{ name: 'load', metric: 'load', criteria: { comparisonOperator: 'less-than', value: { number: 5 } } }] }));
+  const device = await mqtt.connectAsync(`mqtt://127.0.0.1:${m.port}`, { clientId: 'cli-serve-dev' });
+  t.teardown(() => device.endAsync(true));
+  const answers: string[] = [];
+  device.on('message', (_, p) => answers.push(`${JSON.parse(p.toString()).reportId} ${JSON.parse(p.toString()).status}`));
+  await device.subscribeAsync('$aws/things/cli-serve-dev/defender/metrics/json/+', { qos: 1 });
+  const send = (rid: number, load: number) => device.publishAsync('$aws/things/cli-serve-dev/defender/metrics/json', JSON.stringify({ hed: { rid, v: '1.0' }, cmet: { load: [{ number: load }] } }), { qos: 1 });
+  const serve = async (reports: [number, number][]) => {
+    const stop = new AbortController();
+    const lines: string[] = [];
+    const code = main(['--store', db, 'serve', '--broker', `mqtt://127.0.0.1:${m.port}`, '--client-id', 'cli-collector', '--profile', profile, '--min-period', '0'], { out: (l) => lines.push(l), err: (l) => lines.push(l) }, stop.signal);
+    await until(() => lines.some((l) => l.startsWith('collecting on ')), 5000, () => lines.join('\n'));
+    for (const [rid, load] of reports) {
+      const before = answers.length;
+      await send(rid, load);
+      await until(() => answers.length > before, 5000, () => lines.join('\n'));
+    }
+    stop.abort();
+    t.is(await code, 0);
+    return lines;
+  };
+  const first = await serve([[1, 1], [2, 9]]);
+  t.true(first.some((l) => /VIOLATION load\/load/.test(l)), first.join('\n'));
+  await serve([[2, 1], [3, 1]]);
+  t.deepEqual(answers, ['1 ACCEPTED', '2 ACCEPTED', '2 REJECTED', '3 ACCEPTED'], 'id 2 again, after a restart: rejected');
+  const things = await run('--store', db, 'violations', '--all', '--json');
+  t.like(JSON.parse(things.out), [{ thing: 'cli-serve-dev', behavior: 'load', lastValue: 1 }]);
 });

@@ -42,8 +42,7 @@ export async function harness(profiles: Record<string, unknown>[], extra: Partia
   file ??= join(mkdtempSync(join(tmpdir(), 'detect-')), 'defender.db');
   const alerts: AlertMessage[] = [];
   const logs: string[] = [];
-  const devices: Device[] = [];
-  const reconnects = new Map<Device, () => Promise<void>>();
+  const devices: BoardDevice[] = [];
   const start = async () => {
     const svc = await startService({ port: 0, minPeriod: 0 });
     const detect = await attachDetect(svc, {
@@ -69,62 +68,7 @@ export async function harness(profiles: Record<string, unknown>[], extra: Partia
     alerts,
     logs,
     async device(thing, format = 'cbor') {
-      const b = board();
-      const d = b.require('defender');
-      const net = d.track(b.require('net'));
-      const dgram = d.track(b.require('dgram'));
-      const accepted: number[] = [];
-      const other: string[] = [];
-      const dev: Device = {
-        thing,
-        net,
-        dgram,
-        custom: null,
-        async report() {
-          const before = accepted.length;
-          const seen = alerts.length;
-          const deadline = Date.now() + 5000;
-          // BUSY while the previous publish awaits its PUBACK; MQTT_FAILURE before the first connect
-          while (d.report() !== 0) { // 0: SUCCESS (error codes are documented numbers)
-            if (Date.now() > deadline) throw new Error(`${thing}: report() refused`);
-            await new Promise((r) => setTimeout(r, 10));
-          }
-          await until(() => accepted.length > before, 5000, () => `${thing}: accepted ${accepted.length}, other ${other.join(' | ')}`);
-          await cur.detect.idle();
-          return alerts.slice(seen).filter((a) => a.thingName === thing);
-        },
-        stop() {
-          d.stop();
-          b.stop();
-        },
-      };
-      let client: any;
-      /** A new client on the current service (after restart() its port is another) and the agent on it. */
-      const connect = () =>
-        new Promise<void>((resolve) => {
-          client = b.require('tinymqtt').create('127.0.0.1', { port: cur.svc.port, client_id: thing, transport: b.require('net'), reconnect: false });
-          client.on('error', () => {});
-          b.global.mqtt = client;
-          client.once('connected', () => {
-            d.start({
-              mqtt: client,
-              thingName: thing,
-              format,
-              period: 3600,
-              minPeriod: 1,
-              custom: () => dev.custom,
-              callback: (ev: any) => (ev.type === 1 ? accepted.push(ev.reportId) : other.push(`${ev.type} ${ev.code} ${ev.message}`)),
-            });
-            resolve();
-          });
-          client.connect();
-        });
-      reconnects.set(dev, async () => {
-        d.stop();
-        client.disconnect();
-        await connect();
-      });
-      await connect();
+      const dev = await boardDevice({ thing, format, port: () => cur.svc.port, alerts, idle: () => cur.detect.idle() });
       devices.push(dev);
       return dev;
     },
@@ -132,7 +76,7 @@ export async function harness(profiles: Record<string, unknown>[], extra: Partia
       await cur.detect.close();
       await cur.svc.close();
       cur = await start();
-      for (const dev of devices) await reconnects.get(dev)!();
+      for (const dev of devices) await dev.reconnect();
     },
     async close() {
       for (const dev of devices) dev.stop();
@@ -141,6 +85,84 @@ export async function harness(profiles: Record<string, unknown>[], extra: Partia
     },
   };
   return h;
+}
+
+export interface BoardDevice extends Device {
+  /** Stops the agent, disconnects, and connects again (to the port `port()` gives now). */
+  reconnect(): Promise<void>;
+}
+
+export interface BoardDeviceOptions {
+  thing: string;
+  format?: 'cbor' | 'json';
+  /** The MQTT port on 127.0.0.1, asked at each connect. */
+  port: () => number;
+  /** Where Detect's alerts arrive (report() returns those of its own thing that came meanwhile). */
+  alerts: AlertMessage[];
+  /** Resolves when every accepted report is evaluated. */
+  idle: () => Promise<void>;
+}
+
+/** A device: the built tinymqtt + defender on a simulated board, its agent reporting when report() asks. */
+export async function boardDevice(o: BoardDeviceOptions): Promise<BoardDevice> {
+  const { thing, alerts } = o;
+  const b = board();
+  const d = b.require('defender');
+  const net = d.track(b.require('net'));
+  const dgram = d.track(b.require('dgram'));
+  const accepted: number[] = [];
+  const other: string[] = [];
+  let client: any;
+  /** A new client and the agent on it. */
+  const connect = () =>
+    new Promise<void>((resolve) => {
+      client = b.require('tinymqtt').create('127.0.0.1', { port: o.port(), client_id: thing, transport: b.require('net'), reconnect: false });
+      client.on('error', () => {});
+      b.global.mqtt = client;
+      client.once('connected', () => {
+        d.start({
+          mqtt: client,
+          thingName: thing,
+          format: o.format ?? 'cbor',
+          period: 3600,
+          minPeriod: 1,
+          custom: () => dev.custom,
+          callback: (ev: any) => (ev.type === 1 ? accepted.push(ev.reportId) : other.push(`${ev.type} ${ev.code} ${ev.message}`)),
+        });
+        resolve();
+      });
+      client.connect();
+    });
+  const dev: BoardDevice = {
+    thing,
+    net,
+    dgram,
+    custom: null,
+    async report() {
+      const before = accepted.length;
+      const seen = alerts.length;
+      const deadline = Date.now() + 5000;
+      // BUSY while the previous publish awaits its PUBACK; MQTT_FAILURE before the first connect
+      while (d.report() !== 0) { // 0: SUCCESS (error codes are documented numbers)
+        if (Date.now() > deadline) throw new Error(`${thing}: report() refused`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await until(() => accepted.length > before, 5000, () => `${thing}: accepted ${accepted.length}, other ${other.join(' | ')}`);
+      await o.idle();
+      return alerts.slice(seen).filter((a) => a.thingName === thing);
+    },
+    stop() {
+      d.stop();
+      b.stop();
+    },
+    async reconnect() {
+      d.stop();
+      client.disconnect();
+      await connect();
+    },
+  };
+  await connect();
+  return dev;
 }
 
 /** A TCP server on every local address that echoes what it gets. */

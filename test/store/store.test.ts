@@ -64,6 +64,28 @@ for (const [kind, open] of backends) {
   const t0 = kind === 'postgres' && !postgresBin ? test.skip : test;
   const name = (s: string) => `${kind}: ${s}${kind === 'postgres' && !postgresBin ? ' (skipped: PostgreSQL is not installed)' : ''}`;
 
+  t0(name("the judge's ledger: of two stores claiming one report, one wins; an id not above the last, or too soon, is refused"), async (t) => {
+    // two connections to one store, as two collectors have
+    const file = join(mkdtempSync(join(tmpdir(), 'store-')), 'defender.db');
+    const a = kind === 'sqlite' ? openSqlite(file, { pruneEveryMs: 0 }) : await open();
+    t.teardown(() => a.close());
+    const b = kind === 'sqlite' ? openSqlite(file, { pruneEveryMs: 0 }) : a;
+    if (b !== a) t.teardown(() => b.close());
+    const d = (x: number) => Buffer.alloc(16, x);
+    const big = 2n ** 63n - 1n;
+    t.is(await a.lastAccepted('dev-1'), undefined);
+    const claims = await Promise.all([a.claim('dev-1', { id: 5n, at: NOW, digest: d(1) }, 0), b.claim('dev-1', { id: 5n, at: NOW, digest: d(2) }, 0)]);
+    t.is(claims.filter((c) => c === undefined).length, 1, 'one claim of id 5 wins');
+    const won = claims.indexOf(undefined);
+    t.deepEqual(claims[1 - won], { id: 5n, at: NOW, digest: d(won + 1) }, 'the other is told the last accepted report');
+    t.deepEqual(await b.claim('dev-1', { id: 4n, at: NOW + 1000, digest: d(3) }, 0), { id: 5n, at: NOW, digest: d(won + 1) }, 'a lower id');
+    t.deepEqual(await a.claim('dev-1', { id: 6n, at: NOW + 999, digest: d(3) }, 1000), { id: 5n, at: NOW, digest: d(won + 1) }, 'too soon');
+    t.is(await a.claim('dev-1', { id: 6n, at: NOW + 1000, digest: d(3) }, 1000), undefined, 'minPeriod later');
+    t.is(await b.claim('dev-1', { id: big, at: NOW + 2000, digest: d(4) }, 0), undefined);
+    t.deepEqual(await a.lastAccepted('dev-1'), { id: big, at: NOW + 2000, digest: d(4) }, 'a 63-bit id exactly');
+    t.is(await a.claim('dev-2', { id: 1n, at: NOW, digest: d(5) }, 1000), undefined, 'per thing');
+  });
+
   t0(name('reports, things, state and violations: written in one update, read back'), async (t) => {
     const s = await open();
     t.teardown(() => s.close());
