@@ -99,34 +99,36 @@ export function create(server: string, o?: any): any {
    * - link() is the clock: a second passed (the interval), or the reconnect timeout fired (no socket then).
    * - link(h, body, m) writes a packet: header byte h, then the string body, then the payload m (a string or
    *   bytes, as it is). Nothing is written without a socket; a write that throws ends the connection.
-   * - link(-1, h, topic, data, cb) asks for a packet: header h (a PUBLISH, SUBSCRIBE or UNSUBSCRIBE with its
-   *   flags), data the message of a PUBLISH or the qos of a SUBSCRIBE, cb the caller's callback (null for a
-   *   subscription being restored: it does not count against max_inflight). A QoS 0 PUBLISH is written now
+   * - link(h, args) asks for a packet for the application: h the header of a PUBLISH, SUBSCRIBE or
+   *   UNSUBSCRIBE (Head), args the caller's arguments: (topic, message[, qos | {qos, retain}[, cb]]) for a
+   *   PUBLISH, (topic[, qos[, cb]]) for the others (an UNSUBSCRIBE's (topic, cb) reads the same), cb null for
+   *   a subscription being restored (it does not count against max_inflight). A QoS 0 PUBLISH is written now
    *   (or refused while disconnected); the others become a pending entry if there is room (else cb gets the
-   *   error), sent now if connected. Returns 1 while the entry is kept.
+   *   error), sent now if connected. Returns 1 once done or kept.
    * - link(i) sends pending entry i (again: a PUBLISH with DUP); or, sent 1 + retries times already, drops it
    *   and gives its callback (else the "error" event) the error. Returns 1 while the entry is kept.
-   * - link(why) ends the connection (lost, or given up): the application is told, and a reconnect follows
-   *   after a back-off with jitter.
+   * - link(why[, err]) ends the connection (lost, or given up): err (an Error or its message) goes to the
+   *   "error" event first, then the application is told, and a reconnect follows after a back-off with jitter.
    * - link(c, event, arg) emits an event on the client, and link(f, err, arg) calls the callback f (a string
    *   err is an error's message: it gets an Error), neither letting the application throw: what it throws
-   *   becomes an "error" event. f missing: the "error" event with err. (Node's emitter throws an "error"
-   *   nobody listens to: not emitted then.) */
+   *   becomes an "error" event. f missing: the "error" event with err, if any. (Node's emitter throws an
+   *   "error" nobody listens to: not emitted then.) */
   function link(): any;
-  function link(why: string): void;
+  function link(why: string, err?: any): void;
   function link(h: number, body: string, m?: any): void;
+  function link(h: number, args: any): number;
   function link(i: number): number;
-  function link(add: -1, h: number, topic: any, data: any, cb: any): number;
   function link(f: any, err?: any, arg?: any): void;
   function link(): any {
     var chr = String.fromCharCode,
       a = arguments[0],
       b = arguments[1],
       m = arguments[2],
-      data = arguments[3],
-      cb = arguments[4],
       s = sock,
-      size,
+      h = a,
+      data,
+      qos,
+      cb,
       n,
       i,
       id;
@@ -150,13 +152,13 @@ export function create(server: string, o?: any): any {
       }
     } else if (typeof a == "number" && typeof b == "string") {
       // write a packet: the header byte, the remaining length (7 bits a byte, least significant first), the body
-      size = (m && (m.byteLength || m.length)) | 0; // a string, or bytes
-      n = b.length + size;
+      i = (m && (m.byteLength || m.length)) | 0; // payload size: a string, or bytes
+      n = b.length + i;
       a = chr(a);
       do {
-        i = n & 127;
+        id = n & 127;
         n >>= 7;
-        a += chr(n ? i | 128 : i);
+        a += chr(n ? id | 128 : id);
       } while (n);
       try {
         // Espruino: header and body, then the payload as its own write (no copy of the caller's bytes into a
@@ -166,17 +168,39 @@ export function create(server: string, o?: any): any {
           if (typeof Buffer != "undefined") s.write(Buffer.concat([Buffer.from(a + b, "latin1"), Buffer.from(m || "", "latin1")]));
           else {
             s.write(a + b);
-            if (size) s.write(typeof m == "string" ? m : E.toString(m));
+            if (i) s.write(typeof m == "string" ? m : E.toString(m));
           }
       } catch (e) {
         link("" + e);
       }
     } else if (typeof a == "number") {
-      if (a < 0) {
-        // asked for: b the header, m the topic
-        if (typeof m != "string" || !m || m.length > 65535 || (b >> 4 == Type.PUBLISH && /[+#]/.test(m)))
+      if (b) {
+        // asked for by the application
+        m = b[0]; // the topic
+        data = b[1]; // a PUBLISH's message
+        n = h == Head.PUBLISH ? 2 : 1;
+        qos = b[n];
+        cb = b[n + 1];
+        if (typeof qos == "function") {
+          cb = qos;
+          qos = 0;
+        }
+        if (qos && typeof qos == "object") {
+          if (qos.retain && h == Head.PUBLISH) h |= Flag.RETAIN;
+          qos = qos.qos;
+        }
+        qos |= 0;
+        if (h >> 4 != Type.PUBLISH) data = qos ? 1 : 0; // the qos asked: 2 is asked as 1 (this client does not do QoS 2)
+        else if (qos & ~1) return link(cb, "QoS " + qos + " not supported");
+        else {
+          if (qos) h |= Flag.QOS1;
+          // kept as it is (a QoS 1 message by reference until acknowledged): a string, Uint8Array, Buffer, ArrayBuffer
+          data = typeof data == "object" ? data || "" : "" + data;
+        }
+        if (typeof m != "string" || !m || m.length > 65535 || (h >> 4 == Type.PUBLISH && /[+#]/.test(m)))
           return link(cb, "invalid topic " + m);
-        if (b & Flag.QOS_MASK) {
+        a = -1;
+        if (h & Flag.QOS_MASK) {
           if (cb !== null) {
             for (n = i = 0; i < q.length; i += Field.SIZE) if (q[i + Field.CB] !== null) n++;
             if (n >= (o.max_inflight || Default.MAX_INFLIGHT)) return link(cb, "too many in flight");
@@ -184,36 +208,36 @@ export function create(server: string, o?: any): any {
           // a packet id not in use
           do for (lastId = (lastId % 65535) + 1, i = 0; i < q.length && q[i + Field.ID] != lastId; i += Field.SIZE);
           while (i < q.length);
-          q.push(b, lastId, m, data, cb, 0, 0);
+          q.push(h, lastId, m, data, cb, 0, 0);
+          // an unsubscribed topic is forgotten: not restored any more
+          if (h == Head.UNSUBSCRIBE) delete subs[m];
           if (state < State.CONNECTED) return 1;
           a = q.length - Field.SIZE;
         } else if (state < State.CONNECTED) return link(cb, "not connected");
       }
       if (a >= 0) {
         // (re)send pending entry a, unless sent too often already
-        if ((n = q[a + Field.TRIES]) > (o.retries == null ? Default.RETRIES : o.retries)) {
-          cb = q[a + Field.CB];
-          q.splice(a, Field.SIZE);
-          return link(cb, "no acknowledgement after " + n + " tries");
-        }
+        if ((n = q[a + Field.TRIES]) > (o.retries == null ? Default.RETRIES : o.retries))
+          return link(q.splice(a, Field.SIZE)[Field.CB], "no acknowledgement after " + n + " tries");
         q[a + Field.AGE] = 0;
         q[a + Field.TRIES] = n + 1;
-        b = q[a + Field.HEAD];
+        h = q[a + Field.HEAD];
         id = u16(q[a + Field.ID]);
         m = q[a + Field.TOPIC];
         data = q[a + Field.DATA];
-        if (n && b >> 4 == Type.PUBLISH) b |= Flag.DUP;
+        if (n && h >> 4 == Type.PUBLISH) h |= Flag.DUP;
       }
-      if (b >> 4 == Type.PUBLISH) link(b, u16(m) + (b & Flag.QOS_MASK ? id : ""), data);
-      else link(b, id + u16(m) + (b == Head.SUBSCRIBE ? chr(data) : ""));
+      if (h >> 4 == Type.PUBLISH) link(h, u16(m) + (h & Flag.QOS_MASK ? id : ""), data);
+      else link(h, id + u16(m) + (h == Head.SUBSCRIBE ? chr(data) : ""));
       if (a < 0) {
         // a QoS 0 PUBLISH is done once written
-        if (cb) link(cb);
+        link(cb);
         link(c, "published");
       }
       return 1;
     } else if (typeof a == "string") {
       // end the connection
+      if (b) link(null, b);
       // (closed already: an application callback called disconnect() before the reason that ended it is told)
       if (state == State.CLOSED) return;
       if (timer) clearInterval(timer);
@@ -238,7 +262,7 @@ export function create(server: string, o?: any): any {
         if (a == c) {
           if (b != "error" || !c.listenerCount || c.listenerCount(b)) c.emit(b, m);
         } else if (a) a.call(c, b, m);
-        else link(c, "error", b);
+        else if (b) link(c, "error", b);
       } catch (e) {
         if (a != c || b != "error") link(c, "error", e);
       }
@@ -273,18 +297,18 @@ export function create(server: string, o?: any): any {
         x;
       if (s !== sock) return;
       if (typeof d == "boolean") return link("connection closed");
-      if (d && d.message) {
-        link(c, "error", d);
-        return link(d.message);
-      }
-      if (d == null || (typeof d != "string" && d.length == null)) {
+      if (d && d.message) return link(d.message, d);
+      if (d == null || d.length == null) {
         // connected: CONNECT
         return link(
           Type.CONNECT << 4,
           u16("MQTT") +
-            String.fromCharCode(
-              Connect.LEVEL,
-              (o.username ? Connect.USERNAME : 0) | (o.password ? Connect.PASSWORD : 0) | (o.clean_session === false ? 0 : Connect.CLEAN_SESSION),
+            // the protocol level, then the flags
+            u16(
+              (Connect.LEVEL << 8) |
+                (o.username ? Connect.USERNAME : 0) |
+                (o.password ? Connect.PASSWORD : 0) |
+                (o.clean_session === false ? 0 : Connect.CLEAN_SESSION),
             ) +
             u16(keepAlive) +
             u16(o.client_id || "") +
@@ -321,8 +345,7 @@ export function create(server: string, o?: any): any {
                 "connection refused: " +
                 (",unacceptable protocol version,identifier rejected,server unavailable,bad user name or password,not authorized".split(",")[n] ||
                   "code " + n);
-              link(null, k);
-              return link(k);
+              return link(k, k);
             }
             state = State.CONNECTED;
             // what waited goes again (or fails, sent too often already)
@@ -333,7 +356,7 @@ export function create(server: string, o?: any): any {
             if (!(body.charCodeAt(0) & 1))
               for (k in subs) {
                 for (i = 0; i < q.length && !(q[i + Field.HEAD] == Head.SUBSCRIBE && q[i + Field.TOPIC] == k); i += Field.SIZE);
-                if (i >= q.length && state >= State.CONNECTED) link(-1, Head.SUBSCRIBE, k, subs[k], null);
+                if (i >= q.length && state >= State.CONNECTED) link(Head.SUBSCRIBE, [k, subs[k], null]);
               }
             if (state >= State.CONNECTED) link(c, "connected");
           } else if (type == Type.PUBLISH) {
@@ -347,28 +370,26 @@ export function create(server: string, o?: any): any {
             // PUBACK, SUBACK, UNSUBACK: each acknowledges its own packet type
             for (i = 0; i < q.length && q[i + Field.ID] != id; i += Field.SIZE);
             if (i < q.length && q[i + Field.HEAD] >> 4 == type - 1) {
-              f = q[i + Field.CB];
-              k = q[i + Field.TOPIC];
-              x = q[i + Field.DATA];
-              q.splice(i, Field.SIZE);
+              x = q.splice(i, Field.SIZE); // the entry
+              f = x[Field.CB];
+              k = x[Field.TOPIC];
               if (type == Type.SUBACK) {
                 if ((n = body.charCodeAt(2)) & 128) {
                   delete subs[k];
                   link(f, "subscription refused: " + k);
                 } else {
-                  subs[k] = x;
-                  if (f) link(f, undefined, n);
+                  subs[k] = x[Field.DATA];
+                  link(f, undefined, n);
                 }
               } else {
-                if (f) link(f);
+                link(f);
                 if (type == Type.PUBACK) link(c, "published");
               }
             }
           }
         }
       } catch (e) {
-        link(null, "protocol error: " + e);
-        link("protocol error");
+        link("protocol error", "protocol error: " + e);
       }
     }
     try {
@@ -378,8 +399,7 @@ export function create(server: string, o?: any): any {
       s.on("error", ev);
     } catch (e) {
       // Espruino's tls.connect throws on a bad key or certificate, its net.connect when refused at once
-      link(c, "error", e);
-      link("" + e);
+      link("" + e, e);
     }
   };
 
@@ -396,39 +416,17 @@ export function create(server: string, o?: any): any {
 
   /** publish(topic, message[, qos | {qos, retain}[, cb]]) */
   c.publish = function () {
-    var message = arguments[1],
-      qos = arguments[2],
-      cb = arguments[3],
-      retain = 0;
-    if (typeof qos == "function") {
-      cb = qos;
-      qos = 0;
-    }
-    if (qos && typeof qos == "object") {
-      retain = qos.retain ? Flag.RETAIN : 0;
-      qos = qos.qos;
-    }
-    qos |= 0;
-    if (qos > 1 || qos < 0) link(cb, "QoS " + qos + " not supported");
-    // kept as it is (a QoS 1 message by reference until acknowledged): a string, Uint8Array, Buffer, ArrayBuffer
-    else link(-1, Head.PUBLISH | (qos ? Flag.QOS1 : 0) | retain, arguments[0], typeof message == "object" ? message || "" : "" + message, cb);
+    return link(Head.PUBLISH, arguments);
   };
 
   /** subscribe(topic[, qos[, cb]]): QoS 2 is asked as 1 (this client does not do QoS 2) */
   c.subscribe = function () {
-    var qos = arguments[1],
-      cb = arguments[2];
-    if (typeof qos == "function") {
-      cb = qos;
-      qos = 0;
-    }
-    link(-1, Head.SUBSCRIBE, arguments[0], qos ? 1 : 0, cb);
+    return link(Head.SUBSCRIBE, arguments);
   };
 
   /** unsubscribe(topic[, cb]): the topic is forgotten (not restored any more) once the UNSUBSCRIBE is accepted */
   c.unsubscribe = function () {
-    var topic = arguments[0];
-    if (link(-1, Head.UNSUBSCRIBE, topic, 0, arguments[1])) delete subs[topic];
+    return link(Head.UNSUBSCRIBE, arguments);
   };
 
   return c;
