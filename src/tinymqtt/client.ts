@@ -111,8 +111,7 @@ export function create(server: string, o?: any): any {
    *   "error" event first, then the application is told, and a reconnect follows after a back-off with jitter.
    * - link(c, event, arg) emits an event on the client, and link(f, err, arg) calls the callback f (a string
    *   err is an error's message: it gets an Error), neither letting the application throw: what it throws
-   *   becomes an "error" event. f missing: the "error" event with err, if any. (Node's emitter throws an
-   *   "error" nobody listens to: not emitted then.) */
+   *   becomes an "error" event. f missing: the "error" event with err, if any. */
   function link(): any;
   function link(why: string, err?: any): void;
   function link(h: number, body: string, m?: any): void;
@@ -150,7 +149,38 @@ export function create(server: string, o?: any): any {
           if (++q[i + Field.AGE] < timeout || link(i)) i += Field.SIZE;
           else n -= Field.SIZE;
       }
-    } else if (typeof a == "number" && typeof b == "string") {
+    } else if (typeof a == "string") {
+      // end the connection
+      if (b) link(null, b);
+      // (closed already: an application callback called disconnect() before the reason that ended it is told)
+      if (state == State.CLOSED) return;
+      if (timer) clearInterval(timer);
+      timer = 0;
+      sock = null;
+      state = State.CLOSED;
+      try {
+        if (s) s.end();
+      } catch (e) {
+        // already closed
+      }
+      link(c, "disconnected", a);
+      // (a "disconnected" listener may have called connect() or disconnect())
+      if (backoff >= 0 && !sock && o.reconnect !== false) {
+        backoff = Math.min(backoff ? backoff * 2 : o.reconnect_min || Default.RECONNECT_MIN, o.reconnect_max || Default.RECONNECT_MAX);
+        timer = setTimeout(link, backoff * (500 + Math.random() * 500));
+      }
+    } else if (typeof a != "number") {
+      // call the application
+      if (a != c && typeof b == "string") b = new Error(b);
+      try {
+        // (Node's emitter throws an "error" nobody listens to: dropped here)
+        if (a == c) c.emit(b, m);
+        else if (a) a.call(c, b, m);
+        else if (b) link(c, "error", b);
+      } catch (e) {
+        if (a != c || b != "error") link(c, "error", e);
+      }
+    } else if (typeof b == "string") {
       // write a packet: the header byte, the remaining length (7 bits a byte, least significant first), the body
       i = (m && (m.byteLength || m.length)) | 0; // payload size: a string, or bytes
       n = b.length + i;
@@ -173,7 +203,7 @@ export function create(server: string, o?: any): any {
       } catch (e) {
         link("" + e);
       }
-    } else if (typeof a == "number") {
+    } else {
       if (b) {
         // asked for by the application
         m = b[0]; // the topic
@@ -235,37 +265,6 @@ export function create(server: string, o?: any): any {
         link(c, "published");
       }
       return 1;
-    } else if (typeof a == "string") {
-      // end the connection
-      if (b) link(null, b);
-      // (closed already: an application callback called disconnect() before the reason that ended it is told)
-      if (state == State.CLOSED) return;
-      if (timer) clearInterval(timer);
-      timer = 0;
-      sock = null;
-      state = State.CLOSED;
-      try {
-        if (s) s.end();
-      } catch (e) {
-        // already closed
-      }
-      link(c, "disconnected", a);
-      // (a "disconnected" listener may have called connect() or disconnect())
-      if (backoff >= 0 && !sock && o.reconnect !== false) {
-        backoff = Math.min(backoff ? backoff * 2 : o.reconnect_min || Default.RECONNECT_MIN, o.reconnect_max || Default.RECONNECT_MAX);
-        timer = setTimeout(link, backoff * (500 + Math.random() * 500));
-      }
-    } else {
-      // call the application
-      if (a != c && typeof b == "string") b = new Error(b);
-      try {
-        if (a == c) {
-          if (b != "error" || !c.listenerCount || c.listenerCount(b)) c.emit(b, m);
-        } else if (a) a.call(c, b, m);
-        else if (b) link(c, "error", b);
-      } catch (e) {
-        if (a != c || b != "error") link(c, "error", e);
-      }
     }
   }
 
