@@ -251,7 +251,7 @@ export function create(server: string, o?: any): any {
           return link(q.splice(a, Field.SIZE)[Field.CB], "no acknowledgement after " + n + " tries");
         q[a + Field.AGE] = 0;
         q[a + Field.TRIES] = n + 1;
-        h = q[a + Field.HEAD];
+        h = q[a]; // Field.HEAD
         id = u16(q[a + Field.ID]);
         m = q[a + Field.TOPIC];
         data = q[a + Field.DATA];
@@ -319,9 +319,11 @@ export function create(server: string, o?: any): any {
       buf += typeof d == "string" ? d : d.toString("latin1");
       try {
         while (s === sock) {
+          // a malformed packet throws its header byte
+          h = buf.charCodeAt(0);
           // remaining length; a packet over max_packet ends the connection as soon as its header is here
           for (n = 0, m = 1, i = 1; ; m *= 128) {
-            if (i > 4) throw "bad length";
+            if (i > 4) throw h; // a fifth length byte
             if (i >= buf.length) return;
             x = buf.charCodeAt(i++);
             n += (x & 127) * m;
@@ -329,7 +331,6 @@ export function create(server: string, o?: any): any {
           }
           if ((n += i) > (o.max_packet || Default.MAX_PACKET)) throw "over max_packet";
           if (n > buf.length) return;
-          h = buf.charCodeAt(0);
           body = buf.substr(i, n - i);
           buf = buf.substr(n);
           type = h >> 4;
@@ -337,7 +338,7 @@ export function create(server: string, o?: any): any {
           id = (body.charCodeAt(0) << 8) | body.charCodeAt(1);
           // a type the server may not send, flags where none are allowed, a wrong length, CONNACK first and only
           if ((type != Type.PUBLISH && (h & 15 || (LENGTHS.charAt(type) as any) != len)) || (type == Type.CONNACK) != (state == State.CONNECTING))
-            throw "bad packet " + h;
+            throw h;
           if (type == Type.CONNACK) {
             if ((n = body.charCodeAt(1))) {
               k =
@@ -354,21 +355,21 @@ export function create(server: string, o?: any): any {
             // a session the server kept has the subscriptions; otherwise restore those without a SUBSCRIBE waiting
             if (!(body.charCodeAt(0) & 1))
               for (k in subs) {
-                for (i = 0; i < q.length && !(q[i + Field.HEAD] == Head.SUBSCRIBE && q[i + Field.TOPIC] == k); i += Field.SIZE);
+                for (i = 0; i < q.length && !(q[i] /* Field.HEAD */ == Head.SUBSCRIBE && q[i + Field.TOPIC] == k); i += Field.SIZE);
                 if (i >= q.length && state >= State.CONNECTED) link(Head.SUBSCRIBE, [k, subs[k], null]);
               }
             if (state >= State.CONNECTED) link(c, "connected");
           } else if (type == Type.PUBLISH) {
             m = h & Flag.QOS_MASK;
             n = id + 2 + m; // topic length, topic, packet id if QoS 1
-            if (m > Flag.QOS1 || n > len) throw "bad PUBLISH"; // QoS 2 is never granted: we subscribe with at most 1
+            if (m > Flag.QOS1 || n > len) throw h; // QoS 2 is never granted: we subscribe with at most 1
             link(c, "message", { topic: body.substr(2, id), message: body.substr(n) });
             // not if a listener disconnected (and maybe connected again): never on a closed or a new connection
             if (m && s === sock) link(Type.PUBACK << 4, body.substr(n - 2, 2));
           } else if (type != Type.PINGRESP) {
             // PUBACK, SUBACK, UNSUBACK: each acknowledges its own packet type
             for (i = 0; i < q.length && q[i + Field.ID] != id; i += Field.SIZE);
-            if (i < q.length && q[i + Field.HEAD] >> 4 == type - 1) {
+            if (i < q.length && q[i] /* Field.HEAD */ >> 4 == type - 1) {
               x = q.splice(i, Field.SIZE); // the entry
               f = x[Field.CB];
               k = x[Field.TOPIC];
@@ -388,7 +389,7 @@ export function create(server: string, o?: any): any {
           }
         }
       } catch (e) {
-        link("protocol error", "protocol error: " + e);
+        link("protocol error", "protocol error: packet " + e);
       }
     }
     try {

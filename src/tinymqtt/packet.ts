@@ -33,8 +33,11 @@ export const enum Connect {
   LEVEL = 4,
 }
 
-/** A two-byte integer, most significant byte first (a packet id, the keep-alive: 1.5.2); a string as its length
- * so written, then the string itself (a topic, the client id: 1.5.3). */
-export function u16(v: number | string): string {
+/** u16(v): a two-byte integer, most significant byte first (a packet id, the keep-alive: 1.5.2); a string as
+ * its length so written, then the string itself (a topic, the client id: 1.5.3). (It reads `arguments`: a named
+ * parameter would cost a variable for as long as the module is loaded.) */
+export function u16(v: number | string): string;
+export function u16(): string {
+  var v = arguments[0];
   return typeof v == "string" ? u16(v.length) + v : String.fromCharCode(v >> 8, v & 255);
 }
