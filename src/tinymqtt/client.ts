@@ -152,10 +152,11 @@ export function create(server: string, o?: any): any {
     } else if (typeof a == "string") {
       // end the connection
       if (b) link(null, b);
-      // (closed already: an application callback called disconnect() before the reason that ended it is told)
-      if (state == State.CLOSED) return;
+      // the interval, or a reconnect that was waiting (disconnect() while closed: nothing else to do then)
       if (timer) clearInterval(timer);
       timer = 0;
+      // (closed already: an application callback called disconnect() before the reason that ended it is told)
+      if (state == State.CLOSED) return;
       sock = null;
       state = State.CLOSED;
       try {
@@ -316,7 +317,7 @@ export function create(server: string, o?: any): any {
         );
       }
       rx = 0;
-      buf += typeof d == "string" ? d : d.toString("latin1");
+      buf += d.toString("latin1"); // a Buffer on Node; Espruino's string ignores the encoding
       try {
         while (s === sock) {
           // a malformed packet throws its header byte
@@ -405,13 +406,8 @@ export function create(server: string, o?: any): any {
 
   c.disconnect = function () {
     backoff = -1;
-    if (sock) {
-      if (state >= State.CONNECTED) link(Type.DISCONNECT << 4, "");
-      link("disconnect()");
-    } else if (timer) {
-      clearTimeout(timer); // a reconnect was waiting
-      timer = 0;
-    }
+    if (state >= State.CONNECTED) link(Type.DISCONNECT << 4, "");
+    link("disconnect()");
   };
 
   /** publish(topic, message[, qos | {qos, retain}[, cb]]) */
