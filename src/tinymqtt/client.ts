@@ -4,10 +4,11 @@
 //
 // RAM is the design constraint: on Espruino every function that exists costs about 8 variables, every variable
 // and property one or two, while code stays in flash (bench/tinymqtt.bench.ts measures it). So:
-// - The module holds create() and two packet helpers (packet.ts). The client's state lives in create()'s closure
-//   (local names minify to one letter), shared by one helper, link() (the connection, the packets awaiting an
-//   acknowledgement, the application's callbacks) and the five methods; one more closure per connection takes
-//   every event of its socket. Functions read their arguments from `arguments` (locals, free at rest) instead
+// - The module holds nothing but create(). The client's state lives in create()'s closure (local names minify
+//   to one letter), shared by one helper, link() (the connection, the packets awaiting an acknowledgement, the
+//   application's callbacks) and the five methods; one more closure per connection takes every event of its
+//   socket. link() makes its own encoding helper at each call (a function that exists only while it runs
+//   costs nothing at rest). Functions read their arguments from `arguments` (locals, free at rest) instead
 //   of named parameters; but create() itself must not use `arguments`: in Espruino 2v29 a closure's
 //   `arguments` then resolves to its parent's (function f(){arguments; return function(){return arguments[0]}}
 //   f(1)(2) gives 1).
@@ -26,7 +27,7 @@
 //   so a broker that accepts the connection and drops it at once (AWS IoT on a publish its policy denies) is
 //   not hammered.
 // Errors go to the callback, or else the "error" event; nothing throws out of a socket or timer callback.
-import { Type, Flag, Connect, u16 } from "./packet";
+import { Type, Flag, Connect } from "./packet";
 
 declare var Buffer: any;
 
@@ -70,6 +71,11 @@ const enum Head {
   UNSUBSCRIBE = (Type.UNSUBSCRIBE << 4) | Flag.QOS1,
 }
 
+/** link(Op.CONNECT): the transport connected, CONNECT goes. (Other numbers given alone are pending entries.) */
+const enum Op {
+  CONNECT = -1,
+}
+
 /** Remaining length of each packet type a server may send, by type (a digit; "-": a type it may not send).
  * PUBLISH (3) varies. */
 var LENGTHS = "--2-2----3-2-0--";
@@ -86,7 +92,7 @@ export function create(server: string, o?: any): any {
     backoff = -1, // seconds of the last reconnect wait, 0 after a connection that stayed up; -1 while no
     // connection is wanted (before connect(), after disconnect()): no reconnect then
     state = State.CLOSED,
-    sock: any = null,
+    sock: any = 0,
     buf = "", // received bytes not yet parsed: at most max_packet plus one data event
     rx = 0, // seconds since something was received
     timer: any = 0, // the interval while a socket is open, else the reconnect timeout; 0: none
@@ -105,6 +111,7 @@ export function create(server: string, o?: any): any {
    *   a subscription being restored (it does not count against max_inflight). A QoS 0 PUBLISH is written now
    *   (or refused while disconnected); the others become a pending entry if there is room (else cb gets the
    *   error), sent now if connected. Returns 1 once done or kept.
+   * - link(Op.CONNECT) writes the CONNECT packet.
    * - link(i) sends pending entry i (again: a PUBLISH with DUP); or, sent 1 + retries times already, drops it
    *   and gives its callback (else the "error" event) the error. Returns 1 while the entry is kept.
    * - link(why[, err]) ends the connection (lost, or given up): err (an Error or its message) goes to the
@@ -117,6 +124,7 @@ export function create(server: string, o?: any): any {
   function link(h: number, body: string, m?: any): void;
   function link(h: number, args: any): number;
   function link(i: number): number;
+  function link(connect: Op.CONNECT): void;
   function link(f: any, err?: any, arg?: any): void;
   function link(): any {
     var chr = String.fromCharCode,
@@ -130,7 +138,18 @@ export function create(server: string, o?: any): any {
       cb,
       n,
       i,
-      id;
+      id = ""; // a pending entry's packet id, as written
+    /** u16(v): a two-byte integer, most significant byte first (a packet id, the keep-alive: MQTT 3.1.1, 1.5.2);
+     * a string as its length so written, then the string itself (a topic, the client id: 1.5.3). Made at each
+     * call of link(); not recursive (Espruino 2v29 leaks a recursive closure made at each call). */
+    function u16(v: any): string {
+      var str = "";
+      if (typeof v == "string") {
+        str = v;
+        v = v.length;
+      }
+      return chr(v >> 8, v & 255) + str;
+    }
     if (!arguments.length) {
       // the clock
       if (state == State.CLOSED) {
@@ -157,7 +176,7 @@ export function create(server: string, o?: any): any {
       timer = 0;
       // (closed already: an application callback called disconnect() before the reason that ended it is told)
       if (state == State.CLOSED) return;
-      sock = null;
+      sock = 0;
       state = State.CLOSED;
       try {
         if (s) s.end();
@@ -168,7 +187,7 @@ export function create(server: string, o?: any): any {
       // (a "disconnected" listener may have called connect() or disconnect())
       if (backoff >= 0 && !sock && o.reconnect !== false) {
         backoff = Math.min(backoff ? backoff * 2 : o.reconnect_min || Default.RECONNECT_MIN, o.reconnect_max || Default.RECONNECT_MAX);
-        timer = setTimeout(link, backoff * (500 + Math.random() * 500));
+        timer = setTimeout(link, backoff * 500 * (1 + Math.random()));
       }
     } else if (typeof a != "number") {
       // call the application
@@ -187,9 +206,9 @@ export function create(server: string, o?: any): any {
       n = b.length + i;
       a = chr(a);
       do {
-        id = n & 127;
+        qos = n & 127; // (a local free here)
         n >>= 7;
-        a += chr(n ? id | 128 : id);
+        a += chr(n ? qos | 128 : qos);
       } while (n);
       try {
         // Espruino: header and body, then the payload as its own write (no copy of the caller's bytes into a
@@ -204,6 +223,22 @@ export function create(server: string, o?: any): any {
       } catch (e) {
         link("" + e);
       }
+    } else if (a == Op.CONNECT) {
+      link(
+        Type.CONNECT << 4,
+        u16("MQTT") +
+          // the protocol level, then the flags
+          u16(
+            (Connect.LEVEL << 8) |
+              (o.username ? Connect.USERNAME : 0) |
+              (o.password ? Connect.PASSWORD : 0) |
+              (o.clean_session === false ? 0 : Connect.CLEAN_SESSION),
+          ) +
+          u16(keepAlive) +
+          u16(o.client_id || "") +
+          (o.username ? u16(o.username) : "") +
+          (o.password ? u16(o.password) : ""),
+      );
     } else {
       if (b) {
         // asked for by the application
@@ -258,7 +293,7 @@ export function create(server: string, o?: any): any {
         data = q[a + Field.DATA];
         if (n && h >> 4 == Type.PUBLISH) h |= Flag.DUP;
       }
-      if (h >> 4 == Type.PUBLISH) link(h, u16(m) + (h & Flag.QOS_MASK ? id : ""), data);
+      if (h >> 4 == Type.PUBLISH) link(h, u16(m) + id, data);
       else link(h, id + u16(m) + (h == Head.SUBSCRIBE ? chr(data) : ""));
       if (a < 0) {
         // a QoS 0 PUBLISH is done once written
@@ -298,24 +333,8 @@ export function create(server: string, o?: any): any {
       if (s !== sock) return;
       if (typeof d == "boolean") return link("connection closed");
       if (d && d.message) return link(d.message, d);
-      if (d == null || d.length == null) {
-        // connected: CONNECT
-        return link(
-          Type.CONNECT << 4,
-          u16("MQTT") +
-            // the protocol level, then the flags
-            u16(
-              (Connect.LEVEL << 8) |
-                (o.username ? Connect.USERNAME : 0) |
-                (o.password ? Connect.PASSWORD : 0) |
-                (o.clean_session === false ? 0 : Connect.CLEAN_SESSION),
-            ) +
-            u16(keepAlive) +
-            u16(o.client_id || "") +
-            (o.username ? u16(o.username) : "") +
-            (o.password ? u16(o.password) : ""),
-        );
-      }
+      // connected (nothing, or the socket on Espruino)
+      if (d == null || d.length == null) return link(Op.CONNECT);
       rx = 0;
       buf += d.toString("latin1"); // a Buffer on Node; Espruino's string ignores the encoding
       try {

@@ -1,5 +1,5 @@
-// MQTT 3.1.1 wire constants and the one encoding helper the client shares between its packets. The constants are
-// `const enum`s: TypeScript inlines their values, so nothing of them exists on the device.
+// MQTT 3.1.1 wire constants, as `const enum`s: TypeScript inlines their values, so nothing of them exists on the
+// device.
 
 /** Packet types (MQTT 3.1.1, 2.2.1): the high nibble of the fixed header byte. */
 export const enum Type {
@@ -31,13 +31,4 @@ export const enum Connect {
   CLEAN_SESSION = 2,
   /** protocol level 4: MQTT 3.1.1 (3.1.2.2) */
   LEVEL = 4,
-}
-
-/** u16(v): a two-byte integer, most significant byte first (a packet id, the keep-alive: 1.5.2); a string as
- * its length so written, then the string itself (a topic, the client id: 1.5.3). (It reads `arguments`: a named
- * parameter would cost a variable for as long as the module is loaded.) */
-export function u16(v: number | string): string;
-export function u16(): string {
-  var v = arguments[0];
-  return typeof v == "string" ? u16(v.length) + v : String.fromCharCode(v >> 8, v & 255);
 }
