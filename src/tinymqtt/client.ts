@@ -12,9 +12,9 @@
 //   of named parameters; but create() itself must not use `arguments`: in Espruino 2v29 a closure's
 //   `arguments` then resolves to its parent's (function f(){arguments; return function(){return arguments[0]}}
 //   f(1)(2) gives 1).
-// - Packets awaiting an acknowledgement (QoS 1 PUBLISH, SUBSCRIBE, UNSUBSCRIBE) sit in one flat array, Field.SIZE
-//   fields each, only while they wait. A QoS 1 PUBLISH keeps its packet id and a reference to the caller's
-//   bytes (no copy), and is written in two parts (header, topic and id; then the payload) each time it is sent.
+// - Packets awaiting an acknowledgement (QoS 1 PUBLISH, SUBSCRIBE, UNSUBSCRIBE) sit in one object, by packet
+//   id, as small arrays (Field), only while they wait. A QoS 1 PUBLISH keeps a reference to the caller's bytes
+//   (no copy), and is written in two parts (header, topic and id; then the payload) each time it is sent.
 // - Subscriptions live in one object (topic filter -> qos). The client alone restores them after a reconnect,
 //   with at most one SUBSCRIBE per topic waiting, and those do not count against max_inflight.
 // - One timer handle: a 1-second interval while a connection is open (keep-alive, acknowledgement timeouts,
@@ -26,21 +26,21 @@
 //   error. The back-off returns to reconnect_min only once a connection has stayed up Default.UP_RESET seconds,
 //   so a broker that accepts the connection and drops it at once (AWS IoT on a publish its policy denies) is
 //   not hammered.
+// - Espruino 2v29 stops a for-in loop whose current key is deleted: loops that may drop entries walk a copy of
+//   the keys.
 // Errors go to the callback, or else the "error" event; nothing throws out of a socket or timer callback.
 import { Type, Flag, Connect } from "./packet";
 
 declare var Buffer: any;
 
-/** Fields of a pending entry in the flat array q. */
+/** Fields of a pending entry: pending[packet id] = [HEAD, TOPIC, DATA, CB, TRIES, AGE]. */
 const enum Field {
   HEAD = 0, // fixed header byte as first sent (type and flags)
-  ID = 1, // packet id
-  TOPIC = 2, // topic (filter)
-  DATA = 3, // PUBLISH: the caller's message (string or bytes); SUBSCRIBE: the qos asked
-  CB = 4, // the caller's callback; null for a subscription being restored
-  TRIES = 5, // times sent
-  AGE = 6, // seconds since last sent
-  SIZE = 7,
+  TOPIC = 1, // topic (filter)
+  DATA = 2, // PUBLISH: the caller's message (string or bytes); SUBSCRIBE: the qos asked
+  CB = 3, // the caller's callback; null for a subscription being restored
+  TRIES = 4, // times sent
+  AGE = 5, // seconds since last sent
 }
 
 /** Connection states; while connected, the state counts the seconds since the CONNACK on from CONNECTED. */
@@ -71,9 +71,10 @@ const enum Head {
   UNSUBSCRIBE = (Type.UNSUBSCRIBE << 4) | Flag.QOS1,
 }
 
-/** link(Op.CONNECT): the transport connected, CONNECT goes. (Other numbers given alone are pending entries.) */
+/** What link() does with a number given alone, when it is not a packet id (those start at 1). */
 const enum Op {
-  CONNECT = -1,
+  CONNECT = -1, // the transport connected: CONNECT goes
+  RESEND = -2, // resend what waits too long; link(Op.RESEND, 1): all that waits
 }
 
 /** Remaining length of each packet type a server may send, by type (a digit; "-": a type it may not send).
@@ -86,7 +87,7 @@ export function create(server: string, o?: any): any {
   o.host = server;
   o.port = o.port || Default.PORT;
   var c: any = {},
-    q: any[] = [], // pending entries, Field.SIZE fields each
+    pending: any = {}, // packet id -> entry (Field) awaiting its acknowledgement
     subs: any = {}, // topic filter -> qos asked: restored after a reconnect
     lastId = 0,
     backoff = -1, // seconds of the last reconnect wait, 0 after a connection that stayed up; -1 while no
@@ -103,36 +104,37 @@ export function create(server: string, o?: any): any {
 
   /** The client's one helper (one function costs less RAM than several), by its arguments:
    * - link() is the clock: a second passed (the interval), or the reconnect timeout fired (no socket then).
+   * - link(why[, err]) ends the connection (lost, or given up): err (an Error or its message) goes to the
+   *   "error" event first, then the application is told, and a reconnect follows after a back-off with jitter.
+   * - link(c, event, arg) emits an event on the client, and link(f, err, arg) calls the callback f (a string
+   *   err is an error's message: it gets an Error), neither letting the application throw: what it throws
+   *   becomes an "error" event. f missing: the "error" event with err, if any.
    * - link(h, body, m) writes a packet: header byte h, then the string body, then the payload m (a string or
    *   bytes, as it is). Nothing is written without a socket; a write that throws ends the connection.
+   * - link(Op.CONNECT) writes the CONNECT packet; link(Op.RESEND[, all]) sends pending entries again.
    * - link(h, args) asks for a packet for the application: h the header of a PUBLISH, SUBSCRIBE or
    *   UNSUBSCRIBE (Head), args the caller's arguments: (topic, message[, qos | {qos, retain}[, cb]]) for a
    *   PUBLISH, (topic[, qos[, cb]]) for the others (an UNSUBSCRIBE's (topic, cb) reads the same), cb null for
    *   a subscription being restored (it does not count against max_inflight). A QoS 0 PUBLISH is written now
    *   (or refused while disconnected); the others become a pending entry if there is room (else cb gets the
-   *   error), sent now if connected. Returns 1 once done or kept.
-   * - link(Op.CONNECT) writes the CONNECT packet.
-   * - link(i) sends pending entry i (again: a PUBLISH with DUP); or, sent 1 + retries times already, drops it
-   *   and gives its callback (else the "error" event) the error. Returns 1 while the entry is kept.
-   * - link(why[, err]) ends the connection (lost, or given up): err (an Error or its message) goes to the
-   *   "error" event first, then the application is told, and a reconnect follows after a back-off with jitter.
-   * - link(c, event, arg) emits an event on the client, and link(f, err, arg) calls the callback f (a string
-   *   err is an error's message: it gets an Error), neither letting the application throw: what it throws
-   *   becomes an "error" event. f missing: the "error" event with err, if any. */
-  function link(): any;
+   *   error), sent now if connected.
+   * - link(id) sends pending entry id (again: a PUBLISH with DUP); or, sent 1 + retries times already, drops
+   *   it and gives its callback (else the "error" event) the error. */
+  function link(): void;
   function link(why: string, err?: any): void;
-  function link(h: number, body: string, m?: any): void;
-  function link(h: number, args: any): number;
-  function link(i: number): number;
-  function link(connect: Op.CONNECT): void;
   function link(f: any, err?: any, arg?: any): void;
-  function link(): any {
+  function link(h: number, body: string, m?: any): void;
+  function link(op: Op, all?: number): void;
+  function link(h: number, args: any): void;
+  function link(id: number): void;
+  function link(): void {
     var chr = String.fromCharCode,
       a = arguments[0],
       b = arguments[1],
       m = arguments[2],
       s = sock,
       h = a,
+      entry,
       data,
       qos,
       cb,
@@ -163,10 +165,7 @@ export function create(server: string, o?: any): any {
         if (keepAlive && rx >= keepAlive * 1.5) return link("keep-alive timeout");
         // a PINGREQ every half interval: the server hears from us in time, and its answer shows it is there
         if (keepAlive && !((state - State.CONNECTED) % Math.ceil(keepAlive / 2))) link(Type.PINGREQ << 4, "");
-        // a callback of a dropped entry may disconnect, or add entries (at the end, sent already)
-        for (i = 0, n = q.length; i < n && state >= State.CONNECTED; )
-          if (++q[i + Field.AGE] < timeout || link(i)) i += Field.SIZE;
-          else n -= Field.SIZE;
+        link(Op.RESEND);
       }
     } else if (typeof a == "string") {
       // end the connection
@@ -239,6 +238,10 @@ export function create(server: string, o?: any): any {
           (o.username ? u16(o.username) : "") +
           (o.password ? u16(o.password) : ""),
       );
+    } else if (a == Op.RESEND) {
+      // a callback of a dropped entry may disconnect, or add entries (sent already): the ids are copied first
+      for (n = Object.keys(pending), i = 0; i < n.length && state >= State.CONNECTED; i++)
+        if ((entry = pending[n[i]]) && (b || ++entry[Field.AGE] >= timeout)) link(+n[i]);
     } else {
       if (b) {
         // asked for by the application
@@ -265,42 +268,45 @@ export function create(server: string, o?: any): any {
         }
         if (typeof m != "string" || !m || m.length > 65535 || (h >> 4 == Type.PUBLISH && /[+#]/.test(m)))
           return link(cb, "invalid topic " + m);
-        a = -1;
+        a = 0; // no entry
         if (h & Flag.QOS_MASK) {
           if (cb !== null) {
-            for (n = i = 0; i < q.length; i += Field.SIZE) if (q[i + Field.CB] !== null) n++;
+            n = 0;
+            for (i in pending) if (pending[i][Field.CB] !== null) n++;
             if (n >= (o.max_inflight || Default.MAX_INFLIGHT)) return link(cb, "too many in flight");
           }
           // a packet id not in use
-          do for (lastId = (lastId % 65535) + 1, i = 0; i < q.length && q[i + Field.ID] != lastId; i += Field.SIZE);
-          while (i < q.length);
-          q.push(h, lastId, m, data, cb, 0, 0);
+          do lastId = (lastId % 65535) + 1;
+          while (pending[lastId]);
+          pending[lastId] = [h, m, data, cb, 0, 0];
           // an unsubscribed topic is forgotten: not restored any more
           if (h == Head.UNSUBSCRIBE) delete subs[m];
-          if (state < State.CONNECTED) return 1;
-          a = q.length - Field.SIZE;
+          if (state < State.CONNECTED) return;
+          a = lastId;
         } else if (state < State.CONNECTED) return link(cb, "not connected");
       }
-      if (a >= 0) {
+      if (a) {
         // (re)send pending entry a, unless sent too often already
-        if ((n = q[a + Field.TRIES]) > (o.retries == null ? Default.RETRIES : o.retries))
-          return link(q.splice(a, Field.SIZE)[Field.CB], "no acknowledgement after " + n + " tries");
-        q[a + Field.AGE] = 0;
-        q[a + Field.TRIES] = n + 1;
-        h = q[a]; // Field.HEAD
-        id = u16(q[a + Field.ID]);
-        m = q[a + Field.TOPIC];
-        data = q[a + Field.DATA];
+        entry = pending[a];
+        if ((n = entry[Field.TRIES]) > (o.retries == null ? Default.RETRIES : o.retries)) {
+          delete pending[a];
+          return link(entry[Field.CB], "no acknowledgement after " + n + " tries");
+        }
+        entry[Field.AGE] = 0;
+        entry[Field.TRIES] = n + 1;
+        h = entry[Field.HEAD];
+        id = u16(a);
+        m = entry[Field.TOPIC];
+        data = entry[Field.DATA];
         if (n && h >> 4 == Type.PUBLISH) h |= Flag.DUP;
       }
       if (h >> 4 == Type.PUBLISH) link(h, u16(m) + id, data);
       else link(h, id + u16(m) + (h == Head.SUBSCRIBE ? chr(data) : ""));
-      if (a < 0) {
+      if (!a) {
         // a QoS 0 PUBLISH is done once written
         link(cb);
         link(c, "published");
       }
-      return 1;
     }
   }
 
@@ -316,19 +322,16 @@ export function create(server: string, o?: any): any {
     /** ev(d): every event of this socket: the transport's connect callback (nothing, or the socket on
      * Espruino), data (a string, or a Buffer on Node), close (a boolean, as Node and Espruino give it), error
      * (an Error). Whole packets are taken off the front of the receive buffer and handled; a protocol error
-     * (thrown as its reason) ends the connection. */
+     * (thrown: the packet's header byte, or its reason) ends the connection. */
     function ev() {
       var d = arguments[0],
         n,
-        m,
         i,
         h,
         body,
         type,
-        len,
         id,
         k,
-        f,
         x;
       if (s !== sock) return;
       if (typeof d == "boolean") return link("connection closed");
@@ -339,25 +342,25 @@ export function create(server: string, o?: any): any {
       buf += d.toString("latin1"); // a Buffer on Node; Espruino's string ignores the encoding
       try {
         while (s === sock) {
-          // a malformed packet throws its header byte
           h = buf.charCodeAt(0);
-          // remaining length; a packet over max_packet ends the connection as soon as its header is here
-          for (n = 0, m = 1, i = 1; ; m *= 128) {
-            if (i > 4) throw h; // a fifth length byte
-            if (i >= buf.length) return;
-            x = buf.charCodeAt(i++);
-            n += (x & 127) * m;
-            if (!(x & 128)) break;
-          }
+          // the remaining length; a fifth length byte, or a packet over max_packet, ends the connection as soon
+          // as its header is here (charCodeAt past the end is NaN, which ends the loop)
+          n = 0;
+          i = 1;
+          do {
+            if (i > 4) throw h;
+            x = buf.charCodeAt(i);
+            n += (x & 127) << (7 * i++ - 7);
+          } while (x & 128);
+          if (i > buf.length) return; // the length is not all here yet
           if ((n += i) > (o.max_packet || Default.MAX_PACKET)) throw "over max_packet";
           if (n > buf.length) return;
           body = buf.substr(i, n - i);
           buf = buf.substr(n);
           type = h >> 4;
-          len = body.length;
           id = (body.charCodeAt(0) << 8) | body.charCodeAt(1);
           // a type the server may not send, flags where none are allowed, a wrong length, CONNACK first and only
-          if ((type != Type.PUBLISH && (h & 15 || (LENGTHS.charAt(type) as any) != len)) || (type == Type.CONNACK) != (state == State.CONNECTING))
+          if ((type != Type.PUBLISH && (h & 15 || (LENGTHS.charAt(type) as any) != body.length)) || (type == Type.CONNACK) != (state == State.CONNECTING))
             throw h;
           if (type == Type.CONNACK) {
             if ((n = body.charCodeAt(1))) {
@@ -369,42 +372,37 @@ export function create(server: string, o?: any): any {
             }
             state = State.CONNECTED;
             // what waited goes again (or fails, sent too often already)
-            for (i = 0, n = q.length; i < n && state >= State.CONNECTED; )
-              if (link(i)) i += Field.SIZE;
-              else n -= Field.SIZE;
+            link(Op.RESEND, 1);
             // a session the server kept has the subscriptions; otherwise restore those without a SUBSCRIBE waiting
             if (!(body.charCodeAt(0) & 1))
               for (k in subs) {
-                for (i = 0; i < q.length && !(q[i] /* Field.HEAD */ == Head.SUBSCRIBE && q[i + Field.TOPIC] == k); i += Field.SIZE);
-                if (i >= q.length && state >= State.CONNECTED) link(Head.SUBSCRIBE, [k, subs[k], null]);
+                x = 0;
+                for (i in pending) if (pending[i][Field.HEAD] == Head.SUBSCRIBE && pending[i][Field.TOPIC] == k) x = 1;
+                if (!x && state >= State.CONNECTED) link(Head.SUBSCRIBE, [k, subs[k], null]);
               }
             if (state >= State.CONNECTED) link(c, "connected");
           } else if (type == Type.PUBLISH) {
-            m = h & Flag.QOS_MASK;
-            n = id + 2 + m; // topic length, topic, packet id if QoS 1
-            if (m > Flag.QOS1 || n > len) throw h; // QoS 2 is never granted: we subscribe with at most 1
+            x = h & Flag.QOS_MASK;
+            n = id + 2 + x; // topic length, topic, packet id if QoS 1
+            if (x > Flag.QOS1 || n > body.length) throw h; // QoS 2 is never granted: we subscribe with at most 1
             link(c, "message", { topic: body.substr(2, id), message: body.substr(n) });
             // not if a listener disconnected (and maybe connected again): never on a closed or a new connection
-            if (m && s === sock) link(Type.PUBACK << 4, body.substr(n - 2, 2));
-          } else if (type != Type.PINGRESP) {
+            if (x && s === sock) link(Type.PUBACK << 4, body.substr(n - 2, 2));
+          } else if (type != Type.PINGRESP && (x = pending[id]) && x[Field.HEAD] >> 4 == type - 1) {
             // PUBACK, SUBACK, UNSUBACK: each acknowledges its own packet type
-            for (i = 0; i < q.length && q[i + Field.ID] != id; i += Field.SIZE);
-            if (i < q.length && q[i] /* Field.HEAD */ >> 4 == type - 1) {
-              x = q.splice(i, Field.SIZE); // the entry
-              f = x[Field.CB];
-              k = x[Field.TOPIC];
-              if (type == Type.SUBACK) {
-                if ((n = body.charCodeAt(2)) & 128) {
-                  delete subs[k];
-                  link(f, "subscription refused: " + k);
-                } else {
-                  subs[k] = x[Field.DATA];
-                  link(f, undefined, n);
-                }
+            delete pending[id];
+            k = x[Field.TOPIC];
+            if (type == Type.SUBACK) {
+              if ((n = body.charCodeAt(2)) & 128) {
+                delete subs[k];
+                link(x[Field.CB], "subscription refused: " + k);
               } else {
-                link(f);
-                if (type == Type.PUBACK) link(c, "published");
+                subs[k] = x[Field.DATA];
+                link(x[Field.CB], undefined, n);
               }
+            } else {
+              link(x[Field.CB]);
+              if (type == Type.PUBACK) link(c, "published");
             }
           }
         }
@@ -431,17 +429,17 @@ export function create(server: string, o?: any): any {
 
   /** publish(topic, message[, qos | {qos, retain}[, cb]]) */
   c.publish = function () {
-    return link(Head.PUBLISH, arguments);
+    link(Head.PUBLISH, arguments);
   };
 
-  /** subscribe(topic[, qos[, cb]]): QoS 2 is asked as 1 (this client does not do QoS 2) */
+  /** subscribe(topic[, qos | {qos}[, cb]]): QoS 2 is asked as 1 (this client does not do QoS 2) */
   c.subscribe = function () {
-    return link(Head.SUBSCRIBE, arguments);
+    link(Head.SUBSCRIBE, arguments);
   };
 
   /** unsubscribe(topic[, cb]): the topic is forgotten (not restored any more) once the UNSUBSCRIBE is accepted */
   c.unsubscribe = function () {
-    return link(Head.UNSUBSCRIBE, arguments);
+    link(Head.UNSUBSCRIBE, arguments);
   };
 
   return c;
