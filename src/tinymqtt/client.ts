@@ -134,6 +134,7 @@ export function create(server: string, o?: any): any {
       m = arguments[2],
       s = sock,
       h = a,
+      pub = h == Head.PUBLISH, // asked for: a PUBLISH (a pending entry: set below)
       entry,
       data,
       qos,
@@ -193,8 +194,7 @@ export function create(server: string, o?: any): any {
       if (a != c && typeof b == "string") b = new Error(b);
       try {
         // (Node's emitter throws an "error" nobody listens to: dropped here)
-        if (a == c) c.emit(b, m);
-        else if (a) a.call(c, b, m);
+        if (a) (a == c ? c.emit : a).call(c, b, m);
         else if (b) link(c, "error", b);
       } catch (e) {
         if (a != c || b != "error") link(c, "error", e);
@@ -247,7 +247,7 @@ export function create(server: string, o?: any): any {
         // asked for by the application
         m = b[0]; // the topic
         data = b[1]; // a PUBLISH's message
-        n = h == Head.PUBLISH ? 2 : 1;
+        n = pub ? 2 : 1;
         qos = b[n];
         cb = b[n + 1];
         if (typeof qos == "function") {
@@ -255,18 +255,18 @@ export function create(server: string, o?: any): any {
           qos = 0;
         }
         if (qos && typeof qos == "object") {
-          if (qos.retain && h == Head.PUBLISH) h |= Flag.RETAIN;
+          if (qos.retain && pub) h |= Flag.RETAIN;
           qos = qos.qos;
         }
         qos |= 0;
-        if (h >> 4 != Type.PUBLISH) data = qos ? 1 : 0; // the qos asked: 2 is asked as 1 (this client does not do QoS 2)
+        if (!pub) data = qos ? 1 : 0; // the qos asked: 2 is asked as 1 (this client does not do QoS 2)
         else if (qos & ~1) return link(cb, "QoS " + qos + " not supported");
         else {
-          if (qos) h |= Flag.QOS1;
+          h |= qos * Flag.QOS1;
           // kept as it is (a QoS 1 message by reference until acknowledged): a string, Uint8Array, Buffer, ArrayBuffer
           data = typeof data == "object" ? data || "" : "" + data;
         }
-        if (typeof m != "string" || !m || m.length > 65535 || (h >> 4 == Type.PUBLISH && /[+#]/.test(m)))
+        if (typeof m != "string" || !m || m.length > 65535 || (pub && /[+#]/.test(m)))
           return link(cb, "invalid topic " + m);
         a = 0; // no entry
         if (h & Flag.QOS_MASK) {
@@ -295,12 +295,13 @@ export function create(server: string, o?: any): any {
         entry[Field.AGE] = 0;
         entry[Field.TRIES] = n + 1;
         h = entry[Field.HEAD];
+        pub = h >> 4 == Type.PUBLISH;
         id = u16(a);
         m = entry[Field.TOPIC];
         data = entry[Field.DATA];
-        if (n && h >> 4 == Type.PUBLISH) h |= Flag.DUP;
+        if (n && pub) h |= Flag.DUP;
       }
-      if (h >> 4 == Type.PUBLISH) link(h, u16(m) + id, data);
+      if (pub) link(h, u16(m) + id, data);
       else link(h, id + u16(m) + (h == Head.SUBSCRIBE ? chr(data) : ""));
       if (!a) {
         // a QoS 0 PUBLISH is done once written
@@ -335,9 +336,8 @@ export function create(server: string, o?: any): any {
         x;
       if (s !== sock) return;
       if (typeof d == "boolean") return link("connection closed");
-      if (d && d.message) return link(d.message, d);
-      // connected (nothing, or the socket on Espruino)
-      if (d == null || d.length == null) return link(Op.CONNECT);
+      // an error (its message ends the connection), or connected (nothing, or the socket on Espruino)
+      if (d == null || d.length == null) return link((d && d.message) || Op.CONNECT, d);
       rx = 0;
       buf += d.toString("latin1"); // a Buffer on Node; Espruino's string ignores the encoding
       try {
@@ -360,7 +360,7 @@ export function create(server: string, o?: any): any {
           type = h >> 4;
           id = (body.charCodeAt(0) << 8) | body.charCodeAt(1);
           // a type the server may not send, flags where none are allowed, a wrong length, CONNACK first and only
-          if ((type != Type.PUBLISH && (h & 15 || (LENGTHS.charAt(type) as any) != body.length)) || (type == Type.CONNACK) != (state == State.CONNECTING))
+          if ((type != Type.PUBLISH && (h & 15 || (LENGTHS[type] as any) != body.length)) || (type == Type.CONNACK) != (state == State.CONNECTING))
             throw h;
           if (type == Type.CONNACK) {
             if ((n = body.charCodeAt(1))) {
@@ -388,8 +388,9 @@ export function create(server: string, o?: any): any {
             link(c, "message", { topic: body.substr(2, id), message: body.substr(n) });
             // not if a listener disconnected (and maybe connected again): never on a closed or a new connection
             if (x && s === sock) link(Type.PUBACK << 4, body.substr(n - 2, 2));
-          } else if (type != Type.PINGRESP && (x = pending[id]) && x[Field.HEAD] >> 4 == type - 1) {
-            // PUBACK, SUBACK, UNSUBACK: each acknowledges its own packet type
+          } else if ((x = pending[id]) && x[Field.HEAD] >> 4 == type - 1) {
+            // PUBACK, SUBACK, UNSUBACK: each acknowledges its own packet type (a PINGRESP has no body: its id
+            // reads as 0, which no entry has)
             delete pending[id];
             k = x[Field.TOPIC];
             if (type == Type.SUBACK) {
@@ -407,7 +408,8 @@ export function create(server: string, o?: any): any {
           }
         }
       } catch (e) {
-        link("protocol error", "protocol error: packet " + e);
+        k = "protocol error";
+        link(k, k + ": packet " + e);
       }
     }
     try {
