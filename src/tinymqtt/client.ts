@@ -31,7 +31,7 @@
 // Errors go to the callback, or else the "error" event; nothing throws out of a socket or timer callback.
 import { Type, Flag, Connect } from "./packet";
 
-declare var Buffer: any;
+declare var Buffer: any, global: any;
 
 /** Fields of a pending entry: pending[packet id] = [HEAD, TOPIC, DATA, CB, TRIES, AGE]. */
 const enum Field {
@@ -93,10 +93,11 @@ export function create(server: string, o?: any): any {
     backoff = -1, // seconds of the last reconnect wait, 0 after a connection that stayed up; -1 while no
     // connection is wanted (before connect(), after disconnect()): no reconnect then
     state = State.CLOSED,
-    sock: any = 0,
-    buf = "", // received bytes not yet parsed: at most max_packet plus one data event
-    rx = 0, // seconds since something was received
-    timer: any = 0, // the interval while a socket is open, else the reconnect timeout; 0: none
+    // set by connect():
+    sock: any, // the socket; 0 or undefined: none
+    buf: any, // received bytes not yet parsed: at most max_packet plus one data event
+    rx: any, // seconds since something was received
+    timer: any, // the interval while a socket is open, else the reconnect timeout; 0 or undefined: none
     keepAlive = o.keep_alive == null ? Default.KEEP_ALIVE : o.keep_alive,
     timeout = o.timeout || Default.TIMEOUT;
   // Espruino objects are event emitters already; Node's are not
@@ -214,7 +215,7 @@ export function create(server: string, o?: any): any {
         // string; bytes only as E.toString gives them: it writes a Uint8Array as "1,2,3"). Node would write a
         // string as UTF-8, so it gets one Buffer (two small writes would wait on each other: Nagle).
         if (s)
-          if (typeof Buffer != "undefined") s.write(Buffer.concat([Buffer.from(a + b, "latin1"), Buffer.from(m || "", "latin1")]));
+          if (global.Buffer) s.write(Buffer.concat([Buffer.from(a + b, "latin1"), Buffer.from(m || "", "latin1")]));
           else {
             s.write(a + b);
             if (i) s.write(typeof m == "string" ? m : E.toString(m));
@@ -355,8 +356,8 @@ export function create(server: string, o?: any): any {
           if (i > buf.length) return; // the length is not all here yet
           if ((n += i) > (o.max_packet || Default.MAX_PACKET)) throw "over max_packet";
           if (n > buf.length) return;
-          body = buf.substr(i, n - i);
-          buf = buf.substr(n);
+          body = buf.slice(i, n);
+          buf = buf.slice(n);
           type = h >> 4;
           id = (body.charCodeAt(0) << 8) | body.charCodeAt(1);
           // a type the server may not send, flags where none are allowed, a wrong length, CONNACK first and only
@@ -378,14 +379,15 @@ export function create(server: string, o?: any): any {
               for (k in subs) {
                 x = 0;
                 for (i in pending) if (pending[i][Field.HEAD] == Head.SUBSCRIBE && pending[i][Field.TOPIC] == k) x = 1;
-                if (!x && state >= State.CONNECTED) link(Head.SUBSCRIBE, [k, subs[k], null]);
+                // (if a callback disconnected meanwhile, it waits for the next CONNACK)
+                if (!x) link(Head.SUBSCRIBE, [k, subs[k], null]);
               }
             if (state >= State.CONNECTED) link(c, "connected");
           } else if (type == Type.PUBLISH) {
             x = h & Flag.QOS_MASK;
             n = id + 2 + x; // topic length, topic, packet id if QoS 1
             if (x > Flag.QOS1 || n > body.length) throw h; // QoS 2 is never granted: we subscribe with at most 1
-            link(c, "message", { topic: body.substr(2, id), message: body.substr(n) });
+            link(c, "message", { topic: body.substr(2, id), message: body.slice(n) });
             // not if a listener disconnected (and maybe connected again): never on a closed or a new connection
             if (x && s === sock) link(Type.PUBACK << 4, body.substr(n - 2, 2));
           } else if ((x = pending[id]) && x[Field.HEAD] >> 4 == type - 1) {
