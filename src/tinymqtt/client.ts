@@ -77,9 +77,9 @@ const enum Op {
   RESEND = -2, // resend what waits too long; link(Op.RESEND, 1): all that waits
 }
 
-/** Remaining length of each packet type a server may send, by type (a digit; "-": a type it may not send).
- * PUBLISH (3) varies. */
-var LENGTHS = "--2-2----3-2-0--";
+/** Remaining length of each packet type a server may send, by type (a digit; "-", or past the end: a type it may
+ * not send). PUBLISH (3) varies. */
+var LENGTHS = "--2-2----3-2-0";
 
 export function create(server: string, o?: any): any {
   o = o || {};
@@ -145,14 +145,10 @@ export function create(server: string, o?: any): any {
       id = ""; // a pending entry's packet id, as written
     /** u16(v): a two-byte integer, most significant byte first (a packet id, the keep-alive: MQTT 3.1.1, 1.5.2);
      * a string as its length so written, then the string itself (a topic, the client id: 1.5.3). Made at each
-     * call of link(); not recursive (Espruino 2v29 leaks a recursive closure made at each call). */
+     * call of link(); not recursive (Espruino 2v29 leaks a recursive closure made at each call). (No v.length
+     * on a number: Espruino would make Number.prototype for it, and keep it: 8 variables.) */
     function u16(v: any): string {
-      var str = "";
-      if (typeof v == "string") {
-        str = v;
-        v = v.length;
-      }
-      return chr(v >> 8, v & 255) + str;
+      return typeof v == "string" ? chr(v.length >> 8, v.length & 255) + v : chr(v >> 8, v & 255);
     }
     if (!arguments.length) {
       // the clock
@@ -163,22 +159,24 @@ export function create(server: string, o?: any): any {
         if (rx >= timeout) link("no CONNACK");
       } else {
         if (++state >= State.CONNECTED + Default.UP_RESET) backoff = 0;
-        // silent for 1.5 keep-alive intervals: dead (MQTT 3.1.1, 3.1.2.10)
-        if (keepAlive && rx >= keepAlive * 1.5) return link("keep-alive timeout");
-        // a PINGREQ every half interval: the server hears from us in time, and its answer shows it is there
-        if (keepAlive && !((state - State.CONNECTED) % Math.ceil(keepAlive / 2))) link(Type.PINGREQ << 4, "");
+        if (keepAlive) {
+          // silent for 1.5 keep-alive intervals: dead (MQTT 3.1.1, 3.1.2.10)
+          if (rx >= keepAlive * 1.5) return link("keep-alive timeout");
+          // a PINGREQ every half interval (in whole seconds, rounded up): the server hears from us in time,
+          // and its answer shows it is there
+          if (!((state - State.CONNECTED) % ((keepAlive + 1) >> 1))) link(Type.PINGREQ << 4, "");
+        }
         link(Op.RESEND);
       }
     } else if (typeof a == "string") {
-      // end the connection
-      if (b) link(null, b);
+      // end the connection (an error first, if any)
+      link(null, b);
       // the interval, or a reconnect that was waiting (disconnect() while closed: nothing else to do then)
       if (timer) clearInterval(timer);
       timer = 0;
       // (closed already: an application callback called disconnect() before the reason that ended it is told)
       if (state == State.CLOSED) return;
-      sock = 0;
-      state = State.CLOSED;
+      sock = state = State.CLOSED; // (no socket)
       try {
         if (s) s.end();
       } catch (e) {
@@ -192,7 +190,7 @@ export function create(server: string, o?: any): any {
       }
     } else if (typeof a != "number") {
       // call the application
-      if (a != c && typeof b == "string") b = new Error(b);
+      if (a != c && typeof b == "string") b = Error(b);
       try {
         // (Node's emitter throws an "error" nobody listens to: dropped here)
         if (a) (a == c ? c.emit : a).call(c, b, m);
@@ -239,10 +237,12 @@ export function create(server: string, o?: any): any {
           (o.username ? u16(o.username) : "") +
           (o.password ? u16(o.password) : ""),
       );
-    } else if (a == Op.RESEND) {
+    } else if (a < 0) {
+      // Op.RESEND
       // a callback of a dropped entry may disconnect, or add entries (sent already): the ids are copied first
+      // (nothing drops an entry but its own link(id), so every copied id is still pending when reached)
       for (n = Object.keys(pending), i = 0; i < n.length && state >= State.CONNECTED; i++)
-        if ((entry = pending[n[i]]) && (b || ++entry[Field.AGE] >= timeout)) link(+n[i]);
+        if (b || ++pending[n[i]][Field.AGE] >= timeout) link(+n[i]);
     } else {
       if (b) {
         // asked for by the application
@@ -260,7 +260,7 @@ export function create(server: string, o?: any): any {
           qos = qos.qos;
         }
         qos |= 0;
-        if (!pub) data = qos ? 1 : 0; // the qos asked: 2 is asked as 1 (this client does not do QoS 2)
+        if (!pub) data = qos && 1; // the qos asked: 2 is asked as 1 (this client does not do QoS 2)
         else if (qos & ~1) return link(cb, "QoS " + qos + " not supported");
         else {
           h |= qos * Flag.QOS1;
@@ -271,11 +271,9 @@ export function create(server: string, o?: any): any {
           return link(cb, "invalid topic " + m);
         a = 0; // no entry
         if (h & Flag.QOS_MASK) {
-          if (cb !== null) {
-            n = 0;
-            for (i in pending) if (pending[i][Field.CB] !== null) n++;
-            if (n >= (o.max_inflight || Default.MAX_INFLIGHT)) return link(cb, "too many in flight");
-          }
+          n = 0;
+          for (i in pending) if (pending[i][Field.CB] !== null) n++;
+          if (cb !== null && n >= (o.max_inflight || Default.MAX_INFLIGHT)) return link(cb, "too many in flight");
           // a packet id not in use
           do lastId = (lastId % 65535) + 1;
           while (pending[lastId]);
@@ -294,7 +292,7 @@ export function create(server: string, o?: any): any {
           return link(entry[Field.CB], "no acknowledgement after " + n + " tries");
         }
         entry[Field.AGE] = 0;
-        entry[Field.TRIES] = n + 1;
+        entry[Field.TRIES]++;
         h = entry[Field.HEAD];
         pub = h >> 4 == Type.PUBLISH;
         id = u16(a);
@@ -334,9 +332,10 @@ export function create(server: string, o?: any): any {
         type,
         id,
         k,
+        cb,
         x;
       if (s !== sock) return;
-      if (typeof d == "boolean") return link("connection closed");
+      if (d === !!d) return link("connection closed"); // close: a boolean
       // an error (its message ends the connection), or connected (nothing, or the socket on Espruino)
       if (d == null || d.length == null) return link((d && d.message) || Op.CONNECT, d);
       rx = 0;
@@ -395,16 +394,17 @@ export function create(server: string, o?: any): any {
             // reads as 0, which no entry has)
             delete pending[id];
             k = x[Field.TOPIC];
+            cb = x[Field.CB];
             if (type == Type.SUBACK) {
               if ((n = body.charCodeAt(2)) & 128) {
                 delete subs[k];
-                link(x[Field.CB], "subscription refused: " + k);
+                link(cb, "subscription refused: " + k);
               } else {
                 subs[k] = x[Field.DATA];
-                link(x[Field.CB], undefined, n);
+                link(cb, undefined, n);
               }
             } else {
-              link(x[Field.CB]);
+              link(cb);
               if (type == Type.PUBACK) link(c, "published");
             }
           }
