@@ -21,7 +21,10 @@
 // platforms emit once after an `end` or an `error` too (Espruino: even after a failed TLS handshake). Every
 // write/send/end(data) call and data/message event counts one packet and its bytes.
 import { S, NS, At, Slot, Ticket, Stat, Ports, setSlots } from "./ring";
-import { utf8Write } from "../common/utf8";
+import { byteStrings } from "../common/utf8";
+
+/** Node's, to count a string's UTF-8 bytes where strings are not bytes already (Espruino on ESP32: they are). */
+declare var Buffer: any;
 
 export type Resolver = (host: string, cb: (ip?: string) => void) => void;
 
@@ -79,7 +82,7 @@ function onSocket(this: any): void {
     i = At.RING,
     slotted;
   if (out || !(data === void 0 || data === this || typeof data === "boolean")) {
-    NS[Stat.BYTES_IN + out] += data ? (typeof data === "string" ? utf8Write(data, null, 0) : data.length || data.byteLength || 0) : 0;
+    NS[Stat.BYTES_IN + out] += data ? (typeof data === "string" && !byteStrings && typeof Buffer !== "undefined" ? Buffer.byteLength(data) : data.length || data.byteLength || 0) : 0;
     NS[Stat.PACKETS_IN + out]++;
   } else if (ticket) {
     // its slot: the ticket is in it, negative while connecting
