@@ -230,9 +230,10 @@ export function writeReport(): number {
   return doc.length;
 }
 
-/** The runs of a style other than the default (CBOR, short tags). */
-function otherRuns(json: any, longTags: any): string {
-  return json ? (longTags ? Runs.JSON_LONG : Runs.JSON_SHORT) : Runs.CBOR_LONG;
+/** The runs of a style other than the default (CBOR, short tags): otherRuns(json, longTags). */
+function otherRuns(json: any, longTags: any): string;
+function otherRuns(): string {
+  return arguments[0] ? (arguments[1] ? Runs.JSON_LONG : Runs.JSON_SHORT) : Runs.CBOR_LONG;
 }
 
 /**

@@ -123,10 +123,13 @@ function tEnd(this: any): any {
 /** connect(...) of a tracked net or tls module, in any of the platform's forms; also how a tracked server adopts
  * a socket it accepted (arguments: the socket, the server's port). Either way the socket takes a slot
  * (connecting, or established when accepted), and gets our write and end and the shared listeners. */
-function connect(this: any, first?: any, second?: any, third?: any, fourth?: any): any {
-  // parameters, not `arguments`: on Espruino a function's `arguments` is that of the function it is nested in
-  // when that one uses `arguments` too, and the stand-in's methods (which do) may be inlined in here
-  var given = [first, second, third, fourth],
+function connect(this: any, first?: any, second?: any, third?: any, fourth?: any): any;
+// Parameters from `arguments` (a named parameter costs a JsVar for as long as the function exists); no function
+// nested here uses `arguments` (Espruino 2v29 would give it this function's).
+function connect(this: any): any {
+  var given = [arguments[0], arguments[1], arguments[2], arguments[3]],
+    first = given[0],
+    second = given[1],
     tracked = this,
     options: any,
     callback: any,
@@ -278,9 +281,9 @@ function connect(this: any, first?: any, second?: any, third?: any, fourth?: any
             }
           }
         }
-        // terser may inline makeStandIns here: the stand-ins' methods then keep this scope, so it lets go of
-        // the stand-in, its socket and the caller's options and callback
-        standIn = copy = options = callback = given = first = second = third = fourth = 0;
+        // the resolver may keep this function: it lets go of the stand-in, its socket and the caller's options
+        // and callback
+        standIn = copy = options = callback = given = first = second = 0;
       };
       setTimeout(function () {
         try {
