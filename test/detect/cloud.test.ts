@@ -62,7 +62,7 @@ test('authorization failures: a client publishing on another thing\'s topic rais
   // refused: a SUBACK of 0x80, the connection stays
   await t.throwsAsync(c.subscribeAsync('$aws/things/victim/defender/metrics/json/accepted', { qos: 1 }), { message: /Subscribe error/ });
   // refused: aedes closes the connection of a client publishing where its policy does not allow
-  const closed = new Promise((r) => c.once('close', r));
+  const closed = new Promise<void>((r) => c.once('close', () => r()));
   c.publish('$aws/things/victim/defender/metrics/json', '{}', { qos: 1 });
   await closed;
   t.deepEqual(await next(h, 'intruder', 0), ['in-alarm', { count: 2 }]);
