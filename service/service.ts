@@ -20,6 +20,7 @@ import { Judge, responseBody, encodeResponse, type Ledger, type Report } from '.
 import { matchReportTopic, reportFilters, responseTopic, sharedFilter } from './topics.ts';
 import { thingNameError } from './validate.ts';
 import { embeddedBroker, type Access, type TlsFiles } from './broker/embedded.ts';
+import type { Meter } from './broker/meter.ts';
 
 export type { Report, Ledger } from './judge.ts';
 export type { Access, TlsFiles } from './broker/embedded.ts';
@@ -73,6 +74,9 @@ export interface Service extends EventEmitter {
   /** mqtt://HOST:PORT devices connect to. */
   readonly url: string;
   readonly port: number;
+  /** What each thing did on the embedded broker (Detect's cloud-side metrics); undefined on an external broker,
+   * which does not tell. */
+  readonly meter?: Meter;
   /** The thing's reports among the `keep` most recent of all things, oldest first. */
   reports(thing: string): Report[];
   /** The things held in memory (at most maxThings), the one that reported longest ago first. */
@@ -88,6 +92,7 @@ class DefenderService extends EventEmitter implements Service {
   constructor(
     readonly url: string,
     readonly port: number,
+    readonly meter: Meter | undefined,
     private readonly judge: Judge,
     private readonly shutdown: () => Promise<void>,
   ) {
@@ -125,6 +130,7 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
     let url: string;
     let port: number;
     let client: MqttClient;
+    let meter: Meter | undefined;
     if (opts.broker) {
       url = opts.broker;
       port = brokerPort(url);
@@ -137,6 +143,7 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
       }
       const broker = await embeddedBroker({ host, port: opts.port ?? 0, tls: opts.tls, access });
       closers.push(broker.close);
+      meter = broker.meter;
       port = broker.port;
       url = `${opts.tls ? 'mqtts' : 'mqtt'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
       client = new MqttClient(() => broker.serviceStream(), { clientId: broker.serviceClientId, reconnectPeriod: 0, protocolVersion: 4, protocolId: 'MQTT', clean: true } as IClientOptions);
@@ -152,7 +159,7 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
     client.on('connect', noDelay);
     client.on('error', (err) => log(`MQTT error: ${err.message}`));
     client.on('offline', () => log(`MQTT: lost ${url}, reconnecting`));
-    const svc = new DefenderService(url, port, judge, shutdown);
+    const svc = new DefenderService(url, port, meter, judge, shutdown);
     const ledger = opts.ledger;
     client.on('message', async (topic, payload) => {
       const m = matchReportTopic(topic, opts.shareGroup === undefined ? undefined : opts.sharePrefix);

@@ -10,6 +10,8 @@
 //            already connected is refused (the first keeps its session; after a half-open drop the device gets in
 //            once its keepalive has run out).
 //   'open'   plain MQTT on loopback, for development: any client, any topic, but answers come from the service only.
+//
+// The same hooks feed the meter (meter.ts): what each thing (client id) did, for Detect's cloud-side metrics.
 import { createServer, type Server, type Socket, type AddressInfo } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { readFileSync } from 'node:fs';
@@ -17,6 +19,7 @@ import { duplexPair, type Duplex } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { Aedes, type Client, type AuthenticateError } from 'aedes';
 import { mayPublish, maySubscribe, type Identity } from './policy.ts';
+import { Meter } from './meter.ts';
 
 export type Access = 'open' | 'thing';
 
@@ -43,6 +46,8 @@ export interface Embedded {
   serviceStream(): Duplex;
   /** The collector's client id (random: no device can take it over). */
   serviceClientId: string;
+  /** What each thing did on this broker (cloud-side metrics). */
+  meter: Meter;
   close(): Promise<void>;
 }
 
@@ -63,6 +68,12 @@ export async function embeddedBroker(opts: EmbeddedOptions): Promise<Embedded> {
   const connected = new Map<string, Client>();
   const serviceClientId = `defender-service-${randomBytes(6).toString('hex')}`;
   const mode: 'tls' | Access = opts.tls ? 'tls' : opts.access;
+  const meter = new Meter();
+  /** The thing a client is, for the meter (the collector is none). */
+  const thingOf = (client: Client | null): string | undefined => {
+    const who = client ? identities.get(client) : undefined;
+    return who?.role === 'thing' ? who.thing : who?.role === 'open' ? client!.id : undefined;
+  };
 
   const aedes = await Aedes.createBroker({
     authenticate(client, _username, _password, done) {
@@ -71,32 +82,58 @@ export async function embeddedBroker(opts: EmbeddedOptions): Promise<Embedded> {
         identities.set(client, { role: 'service' });
         return done(null, true);
       }
-      if (id === serviceClientId) return done(refuse('the service client id', Connack.IdentifierRejected), false);
+      meter.connectionAttempt(id);
+      const refused = (err: AuthenticateError) => {
+        meter.authorizationFailure(id);
+        done(err, false);
+      };
+      if (id === serviceClientId) return refused(refuse('the service client id', Connack.IdentifierRejected));
       if (mode === 'open') {
         identities.set(client, { role: 'open' });
         return done(null, true);
       }
       if (mode === 'tls') {
         const cn = (client.conn as TLSSocket).getPeerCertificate?.()?.subject?.CN;
-        if (!cn || cn !== id) return done(refuse(`client id ${JSON.stringify(id)} is not the certificate's CN ${JSON.stringify(cn)}`, Connack.NotAuthorized), false);
+        if (!cn || cn !== id) return refused(refuse(`client id ${JSON.stringify(id)} is not the certificate's CN ${JSON.stringify(cn)}`, Connack.NotAuthorized));
       } else if (connected.has(id)) {
-        return done(refuse(`client id ${JSON.stringify(id)} already connected`, Connack.IdentifierRejected), false);
+        return refused(refuse(`client id ${JSON.stringify(id)} already connected`, Connack.IdentifierRejected));
       }
       identities.set(client, { role: 'thing', thing: id });
       done(null, true);
     },
     authorizePublish(client, packet, done) {
       const who = client && identities.get(client);
-      done(who && mayPublish(who, packet.topic) ? null : new Error(`not allowed to publish on ${packet.topic}`));
+      if (who && mayPublish(who, packet.topic)) return done(null);
+      const thing = thingOf(client);
+      if (thing !== undefined) meter.authorizationFailure(thing);
+      done(new Error(`not allowed to publish on ${packet.topic}`));
     },
     authorizeSubscribe(client, sub, done) {
       const who = identities.get(client);
-      done(null, who && maySubscribe(who, sub.topic) ? sub : null);
+      if (who && maySubscribe(who, sub.topic)) return done(null, sub);
+      const thing = thingOf(client);
+      if (thing !== undefined) meter.authorizationFailure(thing);
+      done(null, null);
+    },
+    authorizeForward(client, packet) {
+      const thing = thingOf(client);
+      if (thing !== undefined) meter.received(thing);
+      return packet;
     },
   });
-  aedes.on('clientReady', (client) => connected.set(client.id, client));
+  aedes.on('clientReady', (client) => {
+    connected.set(client.id, client);
+    const thing = thingOf(client);
+    if (thing !== undefined) meter.connected(thing, client, (client.conn as Partial<Socket>).remoteAddress);
+  });
   aedes.on('clientDisconnect', (client) => {
     if (connected.get(client.id) === client) connected.delete(client.id);
+    const thing = thingOf(client);
+    if (thing !== undefined) meter.disconnected(thing, client);
+  });
+  aedes.on('publish', (packet, client) => {
+    const thing = thingOf(client);
+    if (thing !== undefined) meter.sent(thing, packet.payload.length);
   });
 
   const sockets = new Set<Socket>();
@@ -125,6 +162,7 @@ export async function embeddedBroker(opts: EmbeddedOptions): Promise<Embedded> {
   return {
     port: (server.address() as AddressInfo).port,
     serviceClientId,
+    meter,
     serviceStream() {
       const [ours, theirs] = duplexPair();
       trusted.add(theirs);

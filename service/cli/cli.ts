@@ -157,12 +157,16 @@ export async function main(argv: string[], io: Io = { out: (l) => console.log(l)
         if (!thing) return (io.err('metrics THING'), 2);
         const limit = o.limit === undefined ? 50 : Number(o.limit);
         if (!(Number.isInteger(limit) && limit > 0)) return (io.err('--limit is a count'), 2);
-        const reports = await store.reports(thing, { since: o.since ? since(o.since, Date.now()) : undefined, limit });
+        const window = { since: o.since ? since(o.since, Date.now()) : undefined, limit };
+        // the reports' metrics and the broker's (cloud-side, reportId null), one timeline
+        const reports = [...(await store.reports(thing, window)), ...(await store.cloudMetrics(thing, window)).map((r) => ({ reportId: null, ...r }))]
+          .sort((a, b) => a.at - b.at)
+          .slice(-limit);
         if (o.json) return (json(reports), 0);
         if (!reports.length) return (io.out(`no reports from ${thing}`), 0);
         const names = o.metric ? [o.metric] : [...new Set(reports.flatMap((r) => Object.keys(r.metrics)))];
         const rows = [['AT', 'REPORT', ...names.map((n) => n.replace(/^aws:/, ''))]];
-        for (const r of reports) rows.push([iso(r.at), String(r.reportId), ...names.map((n) => show(r.metrics[n]))]);
+        for (const r of reports) rows.push([iso(r.at), r.reportId === null ? 'broker' : String(r.reportId), ...names.map((n) => show(r.metrics[n]))]);
         table(rows).forEach((l) => io.out(l));
         return 0;
       }

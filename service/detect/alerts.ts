@@ -19,8 +19,9 @@ export interface AlertMessage {
   violationEventTime: number;
   /** When the violation started (epoch ms); the same as violationEventTime for in-alarm. */
   violationStartTime: number;
-  /** The report whose datapoint raised or cleared it. */
-  reportId: number;
+  /** The report whose datapoint raised or cleared it; absent for a cloud-side metric (the broker's interval that
+   * ended at violationEventTime). */
+  reportId?: number;
 }
 
 export interface WebhookOptions {
@@ -83,7 +84,7 @@ export class Alerts {
   send(m: AlertMessage): Promise<void> {
     if (this.opts.log !== false) {
       const what = m.violationEventType === 'in-alarm' ? 'VIOLATION' : 'cleared';
-      this.log(`[${m.thingName}] ${what} ${m.securityProfileName}/${m.behavior.name} (${m.behavior.metric}): ${JSON.stringify(m.metricValue)} report ${m.reportId}, violation ${m.violationId}`);
+      this.log(`[${m.thingName}] ${what} ${m.securityProfileName}/${m.behavior.name} (${m.behavior.metric}): ${JSON.stringify(m.metricValue)} ${m.reportId === undefined ? 'broker interval' : `report ${m.reportId}`}, violation ${m.violationId}`);
     }
     const body = JSON.stringify(m);
     const jobs: Promise<void>[] = [];

@@ -10,14 +10,18 @@
 // Reports of one thing are evaluated one after another in arrival order; different things run side by side (with
 // PostgreSQL; SQLite is one writer anyway). The evaluation state is in the store, read and written in one
 // transaction per report, so a restarted service or a second collector continues the counting.
+//
+// Cloud-side metrics: with the embedded broker, what it saw of each thing (broker/meter.ts) is taken every
+// cloudIntervalSeconds and evaluated as one datapoint per thing, like a report, in the same order per thing.
 import { EventEmitter } from 'node:events';
 import { randomBytes, randomUUID } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
-import { loadProfile, parseProfile, type Behavior, type Profile } from './profile.ts';
-import { readMetrics, type MetricValue } from './metrics.ts';
+import { cloudSideWarnings, loadProfile, parseProfile, type Behavior, type Profile } from './profile.ts';
+import { METRICS, readMetrics, readUsage, type MetricValue, type Read } from './metrics.ts';
 import { judgeValue, measure, step, type ThingState } from './evaluate.ts';
 import { Alerts, metricValueOf, type AlertMessage, type AlertOptions } from './alerts.ts';
 import type { Commit, Store } from '../store/store.ts';
+import type { Meter } from '../broker/meter.ts';
 
 export type { AlertMessage, AlertOptions } from './alerts.ts';
 
@@ -45,6 +49,12 @@ export interface DetectOptions {
   profileRefreshMs?: number;
   /** Publishes an alert on the broker; attachDetect makes one on the service's broker. */
   publish?: (topic: string, payload: string) => Promise<void>;
+  /** The embedded broker's meter (attachDetect takes the service's): without one, behaviours on cloud-side metrics
+   * see no datapoints, and say so when loaded. */
+  meter?: Meter;
+  /** How often the meter's counts become a datapoint per thing, seconds (default 300, AWS's shortest
+   * durationSeconds: a durationSeconds of 600 then sums the last two intervals); fractional ok. */
+  cloudIntervalSeconds?: number;
 }
 
 export interface Detect extends EventEmitter {
@@ -75,9 +85,12 @@ class DetectImpl extends EventEmitter implements Detect {
   private stamp = '';
   private readonly chains = new Map<string, Promise<unknown>>();
   private readonly thresholds = new Map<string, Threshold>();
+  /** Each profile's updatedAt when last read: a profile new or changed is warned about. */
+  private readonly loaded = new Map<string, number>();
   private readonly alerts: Alerts;
   private readonly log: (line: string) => void;
   private timer?: NodeJS.Timeout;
+  private cloudTimer?: NodeJS.Timeout;
   private closed = false;
 
   constructor(
@@ -96,6 +109,32 @@ class DetectImpl extends EventEmitter implements Detect {
     if (every > 0) {
       this.timer = setInterval(() => this.refreshProfiles().catch((err) => this.log(`profiles not re-read: ${err.message}`)), every).unref();
     }
+    if (this.opts.meter) this.nextInterval(this.opts.meter, Date.now());
+  }
+
+  /** Intervals of zeros a quiet thing still needs: the longest window of a cloud-side behaviour to empty, then its
+   * consecutiveDatapointsToClear. */
+  private linger(every: number): number {
+    let n = 0;
+    for (const p of this.active) {
+      for (const b of p.behaviors) {
+        if (METRICS[b.metric]?.side !== 'cloud' || !b.criteria) continue;
+        n = Math.max(n, Math.ceil(((b.criteria.durationSeconds ?? 0) * 1000) / every) + b.criteria.toClear);
+      }
+    }
+    return n;
+  }
+
+  /** Schedules the end of the interval that started at `from`: each thing's usage then becomes a datapoint stamped
+   * with the interval's end (nominal ends, so that windows of durationSeconds hold whole intervals). */
+  private nextInterval(meter: Meter, from: number): void {
+    const every = (this.opts.cloudIntervalSeconds ?? 300) * 1000;
+    // after a stall longer than an interval, one datapoint for all of it rather than a burst of empty ones
+    const end = Math.max(from + every, Date.now());
+    this.cloudTimer = setTimeout(() => {
+      for (const [thing, usage] of meter.take(this.linger(every))) void this.chain(thing, () => this.run(thing, end, readUsage(usage))).catch(() => {});
+      this.nextInterval(meter, end);
+    }, end - Date.now());
   }
 
   profiles(): Profile[] {
@@ -122,6 +161,14 @@ class DetectImpl extends EventEmitter implements Detect {
         this.log(`profile ${r.name} in the store is not valid, not applied: ${(err as Error).message}`);
       }
     }
+    if (!this.opts.meter) {
+      for (const r of rows) {
+        const p = next.find((x) => x.name === r.name);
+        if (p && this.loaded.get(r.name) !== r.updatedAt) for (const w of cloudSideWarnings(p)) this.log(`profile ${p.name}: ${w}`);
+      }
+    }
+    this.loaded.clear();
+    for (const r of rows) this.loaded.set(r.name, r.updatedAt);
     this.stamp = stamp;
     this.active = next;
     this.thresholds.clear();
@@ -130,15 +177,20 @@ class DetectImpl extends EventEmitter implements Detect {
 
   process(v: AcceptedReport): Promise<AlertMessage[]> {
     if (v.verdict !== 'ACCEPTED' || v.reportId === undefined || this.closed) return Promise.resolve([]);
-    const before = this.chains.get(v.thing) ?? Promise.resolve();
-    const run = before.then(() => this.evaluate(v));
+    return this.chain(v.thing, () => this.run(v.thing, v.at, readMetrics(v.doc), v.reportId));
+  }
+
+  /** Runs `job` after the thing's earlier ones. */
+  private chain(thing: string, job: () => Promise<AlertMessage[]>): Promise<AlertMessage[]> {
+    const before = this.chains.get(thing) ?? Promise.resolve();
+    const run = before.then(job);
     const tail = run.catch((err) => {
-      this.log(`[${v.thing}] report ${v.reportId} not evaluated: ${err.message}`);
+      this.log(`[${thing}] datapoints not evaluated: ${err.message}`);
       if (this.listenerCount('error')) this.emit('error', err);
     });
-    this.chains.set(v.thing, tail);
+    this.chains.set(thing, tail);
     void tail.then(() => {
-      if (this.chains.get(v.thing) === tail) this.chains.delete(v.thing);
+      if (this.chains.get(thing) === tail) this.chains.delete(thing);
     });
     return run;
   }
@@ -166,22 +218,28 @@ class DetectImpl extends EventEmitter implements Detect {
     return v;
   }
 
-  private async evaluate(v: AcceptedReport): Promise<AlertMessage[]> {
-    const { thing, at } = v;
-    const reportId = v.reportId!;
+  /** Evaluates the datapoints of a report (`reportId`) or of a broker interval (none). */
+  private async run(thing: string, at: number, read: Read, reportId?: number): Promise<AlertMessage[]> {
     const profiles = this.active.filter((p) => !p.things || p.things.has(thing));
     const fleet = new Map<Behavior, number | undefined>();
     for (const p of profiles) {
       for (const b of p.behaviors) if (b.criteria?.percentile !== undefined) fleet.set(b, await this.threshold(p, b, at));
     }
-    const read = readMetrics(v.doc);
     const alerts: AlertMessage[] = [];
     const commit = await this.store.update(thing, (state: ThingState): Commit | null => {
-      if (state.lastReportId !== undefined && reportId <= state.lastReportId) return null;
+      const c: Commit = { state, violations: [], samples: [] };
+      if (reportId !== undefined) {
+        if (state.lastReportId !== undefined && reportId <= state.lastReportId) return null;
+        c.report = { reportId, at, metrics: read.values };
+        state.lastReportId = reportId;
+        state.lastAt = at;
+      } else {
+        // AWS measures the things of its registry: here, those that reported once, or a profile names (a client id
+        // is anything a client says, the service's own alert publisher's included)
+        if (state.lastReportId === undefined && !profiles.some((p) => p.things?.has(thing))) return null;
+        c.cloud = { at, metrics: read.values };
+      }
       alerts.length = 0;
-      const c: Commit = { state, report: { reportId, at, metrics: read.values }, violations: [], samples: [] };
-      state.lastReportId = reportId;
-      state.lastAt = at;
       for (const p of profiles) {
         for (const b of p.behaviors) {
           if (!b.criteria) continue;
@@ -222,7 +280,7 @@ class DetectImpl extends EventEmitter implements Detect {
     return alerts;
   }
 
-  private message(type: AlertMessage['violationEventType'], id: string, thing: string, p: Profile, b: Behavior, value: MetricValue, at: number, started: number | undefined, reportId: number): AlertMessage {
+  private message(type: AlertMessage['violationEventType'], id: string, thing: string, p: Profile, b: Behavior, value: MetricValue, at: number, started: number | undefined, reportId: number | undefined): AlertMessage {
     return {
       violationId: id,
       thingName: thing,
@@ -232,7 +290,7 @@ class DetectImpl extends EventEmitter implements Detect {
       metricValue: metricValueOf(b, value),
       violationEventTime: at,
       violationStartTime: started ?? at,
-      reportId,
+      ...(reportId === undefined ? {} : { reportId }),
     };
   }
 
@@ -240,6 +298,7 @@ class DetectImpl extends EventEmitter implements Detect {
     if (this.closed) return;
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
+    clearTimeout(this.cloudTimer);
     await this.idle();
     await this.alerts.close();
   }
@@ -255,6 +314,8 @@ export async function createDetect(opts: DetectOptions): Promise<Detect> {
 /** What attachDetect needs of the service (service.ts's Service). */
 export interface VerdictSource {
   readonly url: string;
+  /** The embedded broker's meter; none on an external broker. */
+  readonly meter?: Meter;
   on(event: 'verdict', listener: (v: any) => void): unknown;
   off(event: 'verdict', listener: (v: any) => void): unknown;
 }
@@ -276,7 +337,7 @@ export async function attachDetect(service: VerdictSource, opts: DetectOptions):
   }
   let d: DetectImpl;
   try {
-    d = new DetectImpl(opts.store, { ...opts, publish });
+    d = new DetectImpl(opts.store, { meter: service.meter, ...opts, publish });
     await d.start();
   } catch (err) {
     await client?.endAsync(true);

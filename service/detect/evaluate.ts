@@ -103,15 +103,16 @@ export function normal(c: Criteria, value: MetricValue, threshold = c.threshold)
 }
 
 /**
- * The behaviour's value in this report, or undefined when the report does not carry the metric (no datapoint: the
- * counts stand still). A counter with durationSeconds is summed over the reports of the last durationSeconds
- * (their deltas, the window kept in `st.w`); anything else is the reported value.
+ * The behaviour's value in this report (or broker interval), or undefined when it does not carry the metric (no
+ * datapoint: the counts stand still). A counter with durationSeconds is summed over the reports or intervals of
+ * the last durationSeconds (their deltas, the window kept in `st.w`); anything else is the value itself.
  */
 export function measure(b: Behavior, read: Read, at: number, st: BehaviorState): MetricValue | undefined {
-  const v = read.values[b.metric];
+  const spec = METRICS[b.metric];
+  const v = spec?.datapoint && read.usage && b.criteria ? spec.datapoint(read.usage, b.criteria) : read.values[b.metric];
   if (v === undefined || read.types[b.metric] !== b.type) return undefined;
   const d = b.criteria?.durationSeconds;
-  if (d === undefined || !METRICS[b.metric]?.counter) return v;
+  if (d === undefined || !spec?.counter) return v;
   const from = at - d * 1000;
   const w = (st.w ?? []).filter(([t]) => t > from);
   w.push([at, v as number]);

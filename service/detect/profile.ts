@@ -241,7 +241,7 @@ export function parseProfile(doc: unknown, baseDir = process.cwd()): Profile {
     if (typeof b.metric !== 'string' || !NAME.test(b.metric)) throw new ProfileError(`${at}.metric`, `is ${show(b.metric)}, not a metric name`);
     const spec = METRICS[b.metric];
     if (!spec && b.metric.startsWith('aws:')) throw new ProfileError(`${at}.metric`, `${show(b.metric)} is not a metric AWS defines for Rules Detect`);
-    if (spec && !spec.read) warnings.push(`${at}.metric: ${b.metric} is cloud-side, not measured by this service; the behaviour sees no datapoints`);
+    if (spec && !spec.read) warnings.push(`${at}.metric: ${b.metric} is not measured by this service; the behaviour sees no datapoints`);
     if (b.metricDimension !== undefined) warnings.push(`${at}.metricDimension: not applied (device-side metrics have no dimensions)`);
     if (b.suppressAlerts !== undefined && typeof b.suppressAlerts !== 'boolean') throw new ProfileError(`${at}.suppressAlerts`, `is ${show(b.suppressAlerts)}, not true or false`);
     const type = spec?.type ?? customType(b) ?? 'number';
@@ -270,6 +270,18 @@ export function parseProfile(doc: unknown, baseDir = process.cwd()): Profile {
   }
   const stored = typeof doc.thingGroupFile === 'string' ? { ...doc, thingGroupFile: resolve(baseDir, doc.thingGroupFile) } : doc;
   return { name, behaviors, things, raw: doc, stored, warnings };
+}
+
+/** Warnings for the behaviours on cloud-side metrics, where the broker is not the embedded one (which alone tells
+ * this service what it saw). */
+export function cloudSideWarnings(p: Profile): string[] {
+  const out: string[] = [];
+  p.behaviors.forEach((b, i) => {
+    if (METRICS[b.metric]?.side === 'cloud' && METRICS[b.metric].read) {
+      out.push(`behaviors[${i}].metric: ${b.metric} is cloud-side, measured only by the embedded broker (not by an external one); the behaviour sees no datapoints`);
+    }
+  });
+  return out;
 }
 
 /** Reads and checks a profile file (JSON). */

@@ -25,6 +25,13 @@ CREATE TABLE IF NOT EXISTS reports (
   PRIMARY KEY (thing, report_id)
 );
 CREATE INDEX IF NOT EXISTS reports_at ON reports (at);
+CREATE TABLE IF NOT EXISTS cloud_metrics (
+  thing TEXT NOT NULL,
+  at BIGINT NOT NULL,
+  metrics JSONB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS cloud_metrics_thing ON cloud_metrics (thing, at);
+CREATE INDEX IF NOT EXISTS cloud_metrics_at ON cloud_metrics (at);
 CREATE TABLE IF NOT EXISTS violations (
   id TEXT PRIMARY KEY,
   thing TEXT NOT NULL,
@@ -108,6 +115,7 @@ export async function openPostgres(url: string, opts: StoreOptions & { poolSize?
   const prune = async (now = Date.now()) => {
     const cutoff = now - retentionDays * DAY;
     let n = (await pool.query('DELETE FROM reports WHERE at < $1', [cutoff])).rowCount ?? 0;
+    n += (await pool.query('DELETE FROM cloud_metrics WHERE at < $1', [cutoff])).rowCount ?? 0;
     n += (await pool.query('DELETE FROM violations WHERE ended_at IS NOT NULL AND ended_at < $1', [cutoff])).rowCount ?? 0;
     n += (await pool.query('DELETE FROM samples WHERE at < $1', [cutoff])).rowCount ?? 0;
     n += (await pool.query('DELETE FROM last_accepted WHERE at < $1', [cutoff])).rowCount ?? 0;
@@ -187,14 +195,15 @@ export async function openPostgres(url: string, opts: StoreOptions & { poolSize?
         await c.query(`INSERT INTO things (thing, state) SELECT unnest($1::text[]), '{"b":{}}' ON CONFLICT (thing) DO NOTHING`, [missing]);
         await lock(missing);
       }
-      const rows = { things: [] as unknown[], reports: [] as unknown[], samples: [] as unknown[], opened: [] as unknown[], changed: [] as unknown[] };
+      const rows = { things: [] as unknown[], reports: [] as unknown[], cloud: [] as unknown[], samples: [] as unknown[], opened: [] as unknown[], changed: [] as unknown[] };
       const results = batch.map((u) => {
         try {
           const commit = u.evaluate(states.get(u.thing) ?? emptyState());
           if (!commit) return { ok: null };
           const st = commit.state;
           rows.things.push({ thing: u.thing, last_report_id: st.lastReportId ?? null, last_at: st.lastAt ?? null, state: st });
-          rows.reports.push({ thing: u.thing, report_id: commit.report.reportId, at: commit.report.at, metrics: commit.report.metrics });
+          if (commit.report) rows.reports.push({ thing: u.thing, report_id: commit.report.reportId, at: commit.report.at, metrics: commit.report.metrics });
+          if (commit.cloud) rows.cloud.push({ thing: u.thing, at: commit.cloud.at, metrics: commit.cloud.metrics });
           for (const x of commit.samples) rows.samples.push({ ...x, thing: u.thing });
           for (const v of commit.violations) {
             if (v.kind === 'open') {
@@ -215,6 +224,9 @@ export async function openPostgres(url: string, opts: StoreOptions & { poolSize?
            r AS (
              INSERT INTO reports (thing, report_id, at, metrics)
              SELECT * FROM jsonb_to_recordset($2::jsonb) AS x(thing text, report_id bigint, at bigint, metrics jsonb) ON CONFLICT DO NOTHING),
+           k AS (
+             INSERT INTO cloud_metrics (thing, at, metrics)
+             SELECT * FROM jsonb_to_recordset($6::jsonb) AS x(thing text, at bigint, metrics jsonb)),
            s AS (
              INSERT INTO samples (profile, behavior, thing, at, value)
              SELECT * FROM jsonb_to_recordset($3::jsonb) AS x(profile text, behavior text, thing text, at bigint, value float8)
@@ -225,7 +237,7 @@ export async function openPostgres(url: string, opts: StoreOptions & { poolSize?
              FROM jsonb_to_recordset($4::jsonb) AS x(id text, thing text, profile text, behavior text, metric text, started_at bigint, last_value jsonb, last_at bigint, behavior_doc jsonb))
            UPDATE violations v SET last_value = x.value, last_at = x.at, ended_at = CASE WHEN x.close THEN x.at ELSE v.ended_at END
            FROM jsonb_to_recordset($5::jsonb) AS x(id text, at bigint, value jsonb, close boolean) WHERE v.id = x.id`,
-          [rows.things, rows.reports, rows.samples, rows.opened, rows.changed].map((r) => JSON.stringify(r)),
+          [rows.things, rows.reports, rows.samples, rows.opened, rows.changed, rows.cloud].map((r) => JSON.stringify(r)),
         );
       }
       await c.query('COMMIT');
@@ -295,6 +307,15 @@ export async function openPostgres(url: string, opts: StoreOptions & { poolSize?
         o.limit ?? null,
       ]);
       return rows.reverse().map((r) => ({ reportId: r.report_id, at: r.at, metrics: r.metrics }));
+    },
+    async cloudMetrics(thing, o = {}) {
+      const { rows } = await pool.query('SELECT at, metrics FROM cloud_metrics WHERE thing = $1 AND at >= $2 AND at <= $3 ORDER BY at DESC LIMIT $4', [
+        thing,
+        o.since ?? 0,
+        o.until ?? Number.MAX_SAFE_INTEGER,
+        o.limit ?? null,
+      ]);
+      return rows.reverse().map((r) => ({ at: r.at, metrics: r.metrics }));
     },
     async violations(o = {}) {
       const where = [o.all ? 'TRUE' : 'ended_at IS NULL', o.thing === undefined ? 'TRUE' : 'thing = $1'].join(' AND ');

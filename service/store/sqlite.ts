@@ -19,6 +19,13 @@ CREATE TABLE IF NOT EXISTS reports (
   UNIQUE (thing, report_id)
 );
 CREATE INDEX IF NOT EXISTS reports_at ON reports (at);
+CREATE TABLE IF NOT EXISTS cloud_metrics (
+  thing TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  metrics TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS cloud_metrics_thing ON cloud_metrics (thing, at);
+CREATE INDEX IF NOT EXISTS cloud_metrics_at ON cloud_metrics (at);
 CREATE TABLE IF NOT EXISTS violations (
   id TEXT PRIMARY KEY,
   thing TEXT NOT NULL,
@@ -88,6 +95,7 @@ export function openSqlite(file: string, opts: StoreOptions = {}): Store {
       'INSERT INTO things (thing, last_report_id, last_at, state) VALUES (?, ?, ?, ?) ON CONFLICT (thing) DO UPDATE SET last_report_id = excluded.last_report_id, last_at = excluded.last_at, state = excluded.state',
     ),
     putReport: db.prepare('INSERT OR IGNORE INTO reports (thing, report_id, at, metrics) VALUES (?, ?, ?, ?)'),
+    putCloud: db.prepare('INSERT INTO cloud_metrics (thing, at, metrics) VALUES (?, ?, ?)'),
     open: db.prepare(
       'INSERT INTO violations (id, thing, profile, behavior, metric, started_at, ended_at, last_value, last_at, behavior_doc) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)',
     ),
@@ -110,7 +118,8 @@ export function openSqlite(file: string, opts: StoreOptions = {}): Store {
     if (!c) return null;
     const s = c.state;
     q.putThing.run(thing, s.lastReportId ?? null, s.lastAt ?? null, JSON.stringify(s));
-    q.putReport.run(thing, c.report.reportId, c.report.at, JSON.stringify(c.report.metrics));
+    if (c.report) q.putReport.run(thing, c.report.reportId, c.report.at, JSON.stringify(c.report.metrics));
+    if (c.cloud) q.putCloud.run(thing, c.cloud.at, JSON.stringify(c.cloud.metrics));
     for (const v of c.violations) {
       if (v.kind === 'open') {
         const x = v.violation;
@@ -155,6 +164,7 @@ export function openSqlite(file: string, opts: StoreOptions = {}): Store {
   };
   const pruneTx = db.transaction((cutoff: number) => {
     let n = db.prepare('DELETE FROM reports WHERE at < ?').run(cutoff).changes;
+    n += db.prepare('DELETE FROM cloud_metrics WHERE at < ?').run(cutoff).changes;
     n += db.prepare('DELETE FROM violations WHERE ended_at IS NOT NULL AND ended_at < ?').run(cutoff).changes;
     n += db.prepare('DELETE FROM samples WHERE at < ?').run(cutoff).changes;
     n += db.prepare('DELETE FROM last_accepted WHERE at < ?').run(cutoff).changes;
@@ -219,6 +229,12 @@ export function openSqlite(file: string, opts: StoreOptions = {}): Store {
         .prepare('SELECT report_id, at, metrics FROM reports WHERE thing = ? AND at >= ? AND at <= ? ORDER BY report_id DESC LIMIT ?')
         .all(thing, o.since ?? 0, o.until ?? Number.MAX_SAFE_INTEGER, o.limit ?? -1) as any[];
       return rows.reverse().map((r) => ({ reportId: r.report_id, at: r.at, metrics: JSON.parse(r.metrics) }));
+    },
+    async cloudMetrics(thing, o = {}) {
+      const rows = db
+        .prepare('SELECT at, metrics FROM cloud_metrics WHERE thing = ? AND at >= ? AND at <= ? ORDER BY at DESC LIMIT ?')
+        .all(thing, o.since ?? 0, o.until ?? Number.MAX_SAFE_INTEGER, o.limit ?? -1) as any[];
+      return rows.reverse().map((r) => ({ at: r.at, metrics: JSON.parse(r.metrics) }));
     },
     async violations(o = {}) {
       const where = [o.all ? '1' : 'ended_at IS NULL', o.thing === undefined ? '1' : 'thing = @thing'].join(' AND ');

@@ -1,4 +1,4 @@
-// The store: every accepted report's metrics, each thing's evaluation state, violations, the fleet's samples for
+// The store: every accepted report's metrics, the broker's cloud-side metrics, each thing's evaluation state, violations, the fleet's samples for
 // statistical thresholds, and the security profiles. One interface; SQLite (sqlite.ts, the default: one file, no
 // server) and PostgreSQL (postgres.ts, for several collectors) behind it.
 //
@@ -41,10 +41,13 @@ export interface Sample {
   value: number;
 }
 
-/** What evaluating one report writes. */
+/** What evaluating one report, or one broker interval, writes. */
 export interface Commit {
   state: ThingState;
-  report: { reportId: number; at: number; metrics: Record<string, MetricValue> };
+  /** A report's metrics. */
+  report?: { reportId: number; at: number; metrics: Record<string, MetricValue> };
+  /** The cloud-side metrics of a thing's broker interval ending at `at`. */
+  cloud?: CloudRow;
   violations: ViolationChange[];
   /** Datapoints of behaviours with a statisticalThreshold: the fleet's distribution. */
   samples: Sample[];
@@ -60,6 +63,11 @@ export interface ThingRow {
 
 export interface ReportRow {
   reportId: number;
+  at: number;
+  metrics: Record<string, MetricValue>;
+}
+
+export interface CloudRow {
   at: number;
   metrics: Record<string, MetricValue>;
 }
@@ -85,9 +93,11 @@ export interface Store extends Ledger {
   things(): Promise<ThingRow[]>;
   /** A thing's reports, oldest first, between `since` and `until` (epoch ms), at most `limit` (the newest). */
   reports(thing: string, opts?: { since?: number; until?: number; limit?: number }): Promise<ReportRow[]>;
+  /** A thing's cloud-side metrics, a row per broker interval, oldest first, as `reports` takes them. */
+  cloudMetrics(thing: string, opts?: { since?: number; until?: number; limit?: number }): Promise<CloudRow[]>;
   /** Violations, newest first: active ones only, or all (history) with `all`. */
   violations(opts?: { all?: boolean; thing?: string }): Promise<Violation[]>;
-  /** Deletes reports, cleared violations and samples older than the retention; returns how many rows went. */
+  /** Deletes reports, cloud-side metrics, cleared violations and samples older than the retention; returns how many rows went. */
   prune(now?: number): Promise<number>;
   close(): Promise<void>;
 }

@@ -58,6 +58,30 @@ test('things, metrics over time, violations (active and history) from what the s
   t.not(history[0].endedAt, null);
 });
 
+test("metrics shows the broker's cloud-side intervals among the reports, in time order", async (t) => {
+  const file = join(mkdtempSync(join(tmpdir(), 'cli-')), 'defender.db');
+  const s = openSqlite(file);
+  const at = Date.UTC(2026, 10, 27, 12);
+  const report = (reportId: number, when: number) => (state: any) => ((state.lastReportId = reportId), { state, report: { reportId, at: when, metrics: { 'aws:all-bytes-out': 7 } }, violations: [], samples: [] });
+  await s.update('dev', report(1, at));
+  await s.update('dev', (state) => ({ state, cloud: { at: at + 1000, metrics: { 'aws:num-messages-sent': 4, 'aws:source-ip-address': ['10.0.0.1'] } }, violations: [], samples: [] }));
+  await s.update('dev', report(2, at + 2000));
+  await s.close();
+  const m = await run('--store', file, 'metrics', 'dev');
+  t.is(m.code, 0, m.err);
+  t.deepEqual(
+    m.out.trim().split('\n').map((l) => l.split(/\s+/)),
+    [
+      ['AT', 'REPORT', 'all-bytes-out', 'num-messages-sent', 'source-ip-address'],
+      ['2026-11-27T12:00:00.000Z', '1', '7', '-', '-'],
+      ['2026-11-27T12:00:01.000Z', 'broker', '-', '4', '[10.0.0.1]'],
+      ['2026-11-27T12:00:02.000Z', '2', '7', '-', '-'],
+    ],
+  );
+  const json = JSON.parse((await run('--store', file, '--json', 'metrics', 'dev', '--since', '2000-01-01', '--limit', '2')).out);
+  t.deepEqual(json.map((r: any) => r.reportId), [null, 2], 'the 2 newest rows');
+});
+
 test('profile validate names the invalid field and exits 1; profile load puts valid ones into the store', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'cli-'));
   const good = join(dir, 'good.json');

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type Server } from 'node:net';
 import { board } from '../../sim/board.ts';
-import { startService, type Service } from '../../service/service.ts';
+import { startService, type Service, type ServiceOptions } from '../../service/service.ts';
 import { attachDetect, type AlertMessage, type Detect, type DetectOptions } from '../../service/detect/detect.ts';
 import { openSqlite } from '../../service/store/sqlite.ts';
 import { until } from '../helpers/until.ts';
@@ -38,13 +38,14 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function harness(profiles: Record<string, unknown>[], extra: Partial<DetectOptions> = {}, file?: string): Promise<Harness> {
+/** `service`: options of the service beside the defaults (port 0, minPeriod 0). */
+export async function harness(profiles: Record<string, unknown>[], extra: Partial<DetectOptions> = {}, file?: string, service: ServiceOptions = {}): Promise<Harness> {
   file ??= join(mkdtempSync(join(tmpdir(), 'detect-')), 'defender.db');
   const alerts: AlertMessage[] = [];
   const logs: string[] = [];
   const devices: BoardDevice[] = [];
   const start = async () => {
-    const svc = await startService({ port: 0, minPeriod: 0 });
+    const svc = await startService({ port: 0, minPeriod: 0, ...service });
     const detect = await attachDetect(svc, {
       store: openSqlite(file!),
       profiles,

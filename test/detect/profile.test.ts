@@ -4,7 +4,7 @@ import test from 'ava';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadProfile, parseProfile, ProfileError } from '../../service/detect/profile.ts';
+import { cloudSideWarnings, loadProfile, parseProfile, ProfileError } from '../../service/detect/profile.ts';
 
 const profile = (behaviors: unknown[], extra: Record<string, unknown> = {}) => ({ securityProfileName: 'p', behaviors, ...extra });
 
@@ -35,9 +35,10 @@ test('what `aws iot describe-security-profile` prints loads unchanged; its extra
     ],
   );
   t.is(p.things, undefined, 'every thing');
-  t.deepEqual(p.warnings, [
-    'behaviors[1].metric: aws:message-byte-size is cloud-side, not measured by this service; the behaviour sees no datapoints',
-    'alertTargets: SNS is not reached from here; alerts go to the targets the service is started with',
+  t.deepEqual(p.warnings, ['alertTargets: SNS is not reached from here; alerts go to the targets the service is started with']);
+  // cloud-side: measured by the embedded broker; Detect warns only where the broker is another
+  t.deepEqual(cloudSideWarnings(p), [
+    'behaviors[1].metric: aws:message-byte-size is cloud-side, measured only by the embedded broker (not by an external one); the behaviour sees no datapoints',
   ]);
 });
 

@@ -153,6 +153,21 @@ for (const [kind, open] of backends) {
     t.is(await s.percentile('p', 's', 0.5, 0), undefined);
   });
 
+  t0(name("the broker's cloud-side metrics: a row per interval written with the state (and no report), read back oldest first, pruned"), async (t) => {
+    const s = await open({ retentionDays: 1 });
+    t.teardown(() => s.close());
+    const row = (at: number, sent: number) => ({ at, metrics: { 'aws:num-messages-sent': sent, 'aws:source-ip-address': ['10.0.0.1'] } });
+    for (const [at, sent] of [[NOW - 2 * DAY, 1], [NOW - 2000, 2], [NOW - 1000, 3]]) {
+      await s.update('dev-1', (state) => ({ state, cloud: row(at, sent), violations: [], samples: [] }));
+    }
+    t.deepEqual(await s.cloudMetrics('dev-1', { since: NOW - DAY }), [row(NOW - 2000, 2), row(NOW - 1000, 3)]);
+    t.deepEqual(await s.cloudMetrics('dev-1', { limit: 1 }), [row(NOW - 1000, 3)], 'the newest');
+    t.deepEqual(await s.reports('dev-1'), [], 'no report');
+    t.like((await s.things())[0], { thing: 'dev-1', lastReportId: null });
+    t.is(await s.prune(NOW), 1);
+    t.deepEqual((await s.cloudMetrics('dev-1')).map((r) => r.at), [NOW - 2000, NOW - 1000]);
+  });
+
   t0(name('the fleet percentile (nearest rank) over the samples inside the window'), async (t) => {
     const s = await open();
     t.teardown(() => s.close());
