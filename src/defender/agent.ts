@@ -66,7 +66,7 @@ const enum Op {
   REPORT = 2, // report(): publish now; returns an error code
   STOP = 3, // stop()
   PUBLISHED = 4, // the publish's callback (arg: its error)
-  SUBSCRIBED = 5, // a subscription's callback (arg: its error; third argument: its Topic bit)
+  SUBSCRIBED = 5, // a subscription's callback (arg: its Topic bit; third argument: its error)
 }
 
 /** The running agent's numbers, in one Float64Array (report ids are doubles; a typed array costs little). */
@@ -188,22 +188,18 @@ export function start(info: any): number {
       }
     }
 
-    /** Asks for the response topics not granted nor asked yet (at start, and after a subscription failed). */
+    /** Asks for the response topics not granted nor asked yet (at start, and after a subscription failed). The
+     * client's callbacks are the agent, bound to what they answer: a closure made here would keep this call's
+     * scope (its nested functions included) until the answer. */
     function subscribe(): void {
       var which;
-      /** A subscription's callback (made per subscribe: it lives until the SUBACK). */
-      function subscribed(topicBit: number): any {
-        return function (err?: any): void {
-          agent(Op.SUBSCRIBED, err, topicBit);
-        };
-      }
       for (which = Topic.ACCEPTED; which <= Topic.REJECTED; which++) {
         if (!((state[Num.GRANTED] | state[Num.ASKED]) & which)) {
           state[Num.ASKED] |= which;
           try {
-            client.subscribe(topic + (which === Topic.ACCEPTED ? "/accepted" : "/rejected"), 1, subscribed(which));
+            client.subscribe(topic + (which === Topic.ACCEPTED ? "/accepted" : "/rejected"), 1, agent.bind(null, Op.SUBSCRIBED, which));
           } catch (x) {
-            agent(Op.SUBSCRIBED, x, which);
+            agent(Op.SUBSCRIBED, which, x);
           }
         }
       }
@@ -258,9 +254,7 @@ export function start(info: any): number {
       state[Num.NEXT_AWAITED] = (state[Num.NEXT_AWAITED] + 1) % Num.AWAITED_COUNT;
       state[Num.PUBLISHING] = 1;
       try {
-        client.publish(topic, buffer.subarray(0, length), 1, function (err?: any): void {
-          agent(Op.PUBLISHED, err);
-        });
+        client.publish(topic, buffer.subarray(0, length), 1, agent.bind(null, Op.PUBLISHED));
       } catch (x) {
         agent(Op.PUBLISHED, x);
       }
@@ -372,9 +366,9 @@ export function start(info: any): number {
         return;
       }
       if (op === Op.SUBSCRIBED) {
-        state[Num.ASKED] &= ~arguments[2];
-        if (arg) return emit(Event.SUBSCRIBE_FAILED, 0, Code.MQTT_FAILURE, arg);
-        state[Num.GRANTED] |= arguments[2]; // and if a report waited for it, it goes now
+        state[Num.ASKED] &= ~arg;
+        if (arguments[2]) return emit(Event.SUBSCRIBE_FAILED, 0, Code.MQTT_FAILURE, arguments[2]);
+        state[Num.GRANTED] |= arg; // and if a report waited for it, it goes now
       } else if (op === Op.REPORT) {
         if (!state[Num.LINK_UP]) return Code.MQTT_FAILURE;
         if (state[Num.PUBLISHING]) return Code.BUSY;
