@@ -7,6 +7,12 @@
 //   repository: TINYMQTT_PEER=/path/tinyMQTT.js and MQTT_PEER=/path/MQTT.js measure them in the same run;
 //   without them the bench prints their published anchor figures (223 and 413, ../shared/espruino.md) and says so.
 //   The process exits non-zero when a target is missed while ESPRUINO is set.
+//   Also the peak of a QoS 1 publish of a 131-byte report, as the Device Defender agent sends one every period
+//   (a view on the first 131 bytes of a 512-byte buffer, to a 39-byte topic): the fewest JsVars that must be
+//   free, at rest after connecting, for the publish to go from the call to inside its callback without a memory
+//   error. It is found by bisection: each try fills memory until only that many are free, then publishes. Unlike
+//   usage read at a few points, this counts what exists only inside the call (the socket's send buffer, the
+//   payload as a string, the client's call frames). Printed beside the figure before the change that added it.
 // - Publish throughput over loopback to mosquitto, QoS 0 and QoS 1, against the npm `mqtt` client in the same
 //   run (both on Node, same payloads, same receiver; QoS 1 with the same window of unacknowledged messages).
 import { readFileSync } from 'node:fs';
@@ -72,6 +78,43 @@ c.connect();
     console.log('| what | tinymqtt | target | | peers, same scenario |\n| --- | --- | --- | --- | --- |');
     row('require("tinymqtt")', t.require, 40);
     row('connected, one subscription, one QoS 0 publish (require included)', t.total, 200, peerText.join('; '));
+
+    /** Does a QoS 1 publish of a 131-byte report complete with only `free` JsVars free at rest? */
+    const dir = scratch();
+    await runScript(dir, storageWrite('tinymqtt', readFileSync(ours)) + 'console.log("WRITTEN");\n');
+    const publishes = async (free: number) => {
+      const r = await runScript(
+        dir,
+        `var buffer = new Uint8Array(512), report = buffer.subarray(0, 131), fill = [], ok = 0, c;
+// what the agent's own code has touched already (first uses that build an interpreter prototype for good)
+buffer.byteLength; /[+#]/.test("a"); E.toString(new Uint8Array(2)); Object.keys({}); [].x; (0).x; "".x;
+function done() { fill = 0; console.log("PUBLISHED " + ok + " " + E.getErrorFlags().join(",")); quit(); }
+function published(e) { ok = e ? "error" : "ok"; setTimeout(done, 50); }
+function go() {
+  var k;
+  while ((k = process.memory().free - ${free}) > 0) for (; k > 0; k--) fill.push(0);
+  E.getErrorFlags();
+  c.publish("$aws/things/bench/defender/metrics/cbor", report, 1, published);
+}
+c = require("tinymqtt").create("127.0.0.1", { port: ${m.port}, client_id: "bench-peak", keep_alive: 60 });
+c.on("connected", function () { setTimeout(go, 300); });
+c.connect();
+setTimeout(done, 3000);
+`,
+        15000,
+      );
+      const p = /PUBLISHED (\S+) ?(\S*)/.exec(r.out);
+      // LOW_MEMORY only says a garbage collection ran; MEMORY is an allocation that failed
+      return !!p && p[1] === 'ok' && !p[2].split(',').includes('MEMORY');
+    };
+    let lo = 0;
+    let hi = 512;
+    while (hi - lo > 1) {
+      const mid = (lo + hi) >> 1;
+      if (await publishes(mid)) hi = mid;
+      else lo = mid;
+    }
+    console.log(`| QoS 1 publish of a 131-byte report: JsVars it needs free, from the call to inside its callback | ${hi} | | | before this change (main at 6526c60): 145 |`);
   }
 
   const N0 = 10_000;

@@ -7,11 +7,13 @@
 // - The module holds nothing but create(). The client's state lives in create()'s closure (local names minify
 //   to one letter), shared by one helper, link() (the connection, the packets awaiting an acknowledgement, the
 //   application's callbacks) and the five methods; one more closure per connection takes every event of its
-//   socket. link() makes its own encoding helper at each call (a function that exists only while it runs
-//   costs nothing at rest). Functions read their arguments from `arguments` (locals, free at rest) instead
-//   of named parameters; but create() itself must not use `arguments`: in Espruino 2v29 a closure's
-//   `arguments` then resolves to its parent's (function f(){arguments; return function(){return arguments[0]}}
-//   f(1)(2) gives 1).
+//   socket. What a call costs while it runs counts too: the peak of a QoS 1 publish is set by it (measured:
+//   a call with `arguments` read into 3 locals costs 13 variables, with 3 named parameters 2; a function made
+//   at each call 8; every local 1). So link() and the socket's closure, called on every packet, take named
+//   parameters (1 variable each at rest), make no function per call, and link() writes a packet in the same
+//   call that makes it. The five methods, called by the application only, read `arguments` (free at rest);
+//   create() itself must not use `arguments`: in Espruino 2v29 a closure's `arguments` then resolves to its
+//   parent's (function f(){arguments; return function(){return arguments[0]}} f(1)(2) gives 1).
 // - Packets awaiting an acknowledgement (QoS 1 PUBLISH, SUBSCRIBE, UNSUBSCRIBE) sit in one object, by packet
 //   id, as small arrays (Field), only while they wait. A QoS 1 PUBLISH keeps a reference to the caller's bytes
 //   (no copy), and is written in two parts (header, topic and id; then the payload) each time it is sent.
@@ -128,11 +130,8 @@ export function create(server: string, o?: any): any {
   function link(op: Op, all?: number): void;
   function link(h: number, args: any): void;
   function link(id: number): void;
-  function link(): void {
+  function link(a?: any, b?: any, m?: any): void {
     var chr = String.fromCharCode,
-      a = arguments[0],
-      b = arguments[1],
-      m = arguments[2],
       s = sock,
       h = a,
       pub = h == Head.PUBLISH, // asked for: a PUBLISH (a pending entry: set below)
@@ -143,15 +142,8 @@ export function create(server: string, o?: any): any {
       n,
       i,
       id = ""; // a pending entry's packet id, as written
-    /** u16(v): a two-byte integer, most significant byte first (a packet id, the keep-alive: MQTT 3.1.1, 1.5.2);
-     * a string as its length so written, then the string itself (a topic, the client id: 1.5.3). Made at each
-     * call of link(); not recursive (Espruino 2v29 leaks a recursive closure made at each call). (No v.length
-     * on a number: Espruino would make Number.prototype for it, and keep it: 8 variables.) */
-    function u16(v: any): string {
-      return typeof v == "string" ? chr(v.length >> 8, v.length & 255) + v : chr(v >> 8, v & 255);
-    }
-    if (!arguments.length) {
-      // the clock
+    if (a === undefined) {
+      // the clock (a timer gives no argument; a callback the caller did not give is false: see below)
       if (state == State.CLOSED) {
         timer = 0; // it fired
         c.connect();
@@ -198,110 +190,127 @@ export function create(server: string, o?: any): any {
       } catch (e) {
         if (a != c || b != "error") link(c, "error", e);
       }
-    } else if (typeof b == "string") {
-      // write a packet: the header byte, the remaining length (7 bits a byte, least significant first), the body
-      i = (m && (m.byteLength || m.length)) | 0; // payload size: a string, or bytes
+    } else {
+      // a packet to write: given (h, body), or made here; it is written at the end of this branch, in this same
+      // call (no nested call: each call of link() costs some 30 variables while it runs)
+      if (typeof b != "string")
+        if (a == Op.CONNECT) {
+          // the protocol name and level, the flags, the keep-alive, then the client id, user name and password,
+          // each a string after its length (two bytes, most significant first: MQTT 3.1.1, 1.5.2 and 1.5.3)
+          h = Type.CONNECT << 4;
+          b =
+            "\0\x04MQTT" +
+            chr(
+              Connect.LEVEL,
+              (o.username ? Connect.USERNAME : 0) | (o.password ? Connect.PASSWORD : 0) | (o.clean_session === false ? 0 : Connect.CLEAN_SESSION),
+              keepAlive >> 8,
+              keepAlive & 255,
+            );
+          for (n = [o.client_id || "", o.username, o.password], i = 0; i < 3; i++) if (!i || n[i]) b += chr(n[i].length >> 8, n[i].length & 255) + n[i];
+        } else if (a < 0) {
+          // Op.RESEND
+          // a callback of a dropped entry may disconnect, or add entries (sent already): the ids are copied first
+          // (nothing drops an entry but its own link(id), so every copied id is still pending when reached)
+          for (n = Object.keys(pending), i = 0; i < n.length && state >= State.CONNECTED; i++)
+            if (b || ++pending[n[i]][Field.AGE] >= timeout) link(+n[i]);
+          return;
+        } else {
+          if (b) {
+            // asked for by the application
+            m = b[0]; // the topic
+            data = b[1]; // a PUBLISH's message
+            n = pub ? 2 : 1;
+            qos = b[n];
+            cb = b[n + 1];
+            // no callback: false, not undefined (link(undefined) is the clock); null marks a subscription being restored
+            if (cb === undefined) cb = false;
+            if (typeof qos == "function") {
+              cb = qos;
+              qos = 0;
+            }
+            if (qos && typeof qos == "object") {
+              if (qos.retain && pub) h |= Flag.RETAIN;
+              qos = qos.qos;
+            }
+            qos |= 0;
+            if (!pub) data = qos && 1; // the qos asked: 2 is asked as 1 (this client does not do QoS 2)
+            else if (qos & ~1) return link(cb, "QoS " + qos + " not supported");
+            else {
+              h |= qos * Flag.QOS1;
+              // kept as it is (a QoS 1 message by reference until acknowledged): a string, Uint8Array, Buffer, ArrayBuffer
+              data = typeof data == "object" ? data || "" : "" + data;
+            }
+            if (typeof m != "string" || !m || m.length > 65535 || (pub && /[+#]/.test(m)))
+              return link(cb, "invalid topic " + m);
+            a = 0; // no entry
+            if (h & Flag.QOS_MASK) {
+              n = 0;
+              for (i in pending) if (pending[i][Field.CB] !== null) n++;
+              if (cb !== null && n >= (o.max_inflight || Default.MAX_INFLIGHT)) return link(cb, "too many in flight");
+              // a packet id not in use
+              do lastId = (lastId % 65535) + 1;
+              while (pending[lastId]);
+              pending[lastId] = [h, m, data, cb, 0, 0];
+              // an unsubscribed topic is forgotten: not restored any more
+              if (h == Head.UNSUBSCRIBE) delete subs[m];
+              if (state < State.CONNECTED) return;
+              a = lastId;
+            } else if (state < State.CONNECTED) return link(cb, "not connected");
+          }
+          if (a) {
+            // (re)send pending entry a, unless sent too often already
+            entry = pending[a];
+            if ((n = entry[Field.TRIES]) > (o.retries == null ? Default.RETRIES : o.retries)) {
+              delete pending[a];
+              return link(entry[Field.CB], "no acknowledgement after " + n + " tries");
+            }
+            entry[Field.AGE] = 0;
+            entry[Field.TRIES]++;
+            h = entry[Field.HEAD];
+            pub = h >> 4 == Type.PUBLISH;
+            id = chr(a >> 8, a & 255);
+            m = entry[Field.TOPIC];
+            data = entry[Field.DATA];
+            if (n && pub) h |= Flag.DUP;
+          }
+          // the body: a PUBLISH has the topic, then its packet id if QoS 1; a SUBSCRIBE or UNSUBSCRIBE the packet
+          // id, then the topic filter (and the qos asked: SUBSCRIBE)
+          b = chr(m.length >> 8, m.length & 255) + m;
+          if (pub) b += id;
+          else {
+            b = id + b + (h == Head.SUBSCRIBE ? chr(data) : "");
+            data = 0; // no payload
+          }
+        }
+      // write it: the header byte, the remaining length (7 bits a byte, least significant first), the body b,
+      // then the payload data (a string or bytes, as it is)
+      i = (data && (data.byteLength || data.length)) | 0;
       n = b.length + i;
-      a = chr(a);
+      entry = chr(h);
       do {
         qos = n & 127; // (a local free here)
         n >>= 7;
-        a += chr(n ? qos | 128 : qos);
+        entry += chr(n ? qos | 128 : qos);
       } while (n);
       try {
-        // Espruino: header and body, then the payload as its own write (no copy of the caller's bytes into a
-        // string; bytes only as E.toString gives them: it writes a Uint8Array as "1,2,3"). Node would write a
-        // string as UTF-8, so it gets one Buffer (two small writes would wait on each other: Nagle).
+        // Espruino: header, body and payload each as its own write, each appended to the socket's send buffer
+        // (a string) at once, the body let go before the payload is converted: no string holds them together.
+        // Bytes only as E.toString gives them (the socket writes a Uint8Array as "1,2,3"): it returns an
+        // ArrayBuffer or a whole Uint8Array as it is, and copies a view on part of a buffer (writing such a view
+        // in slices measured worse: each slice is an object too). A string is not given to E.toString: its
+        // first call costs 2 variables for good. Node would write a string as UTF-8, so it gets one Buffer
+        // (small writes would wait on each other: Nagle).
         if (s)
-          if (global.Buffer) s.write(Buffer.concat([Buffer.from(a + b, "latin1"), Buffer.from(m || "", "latin1")]));
+          if (global.Buffer) s.write(Buffer.concat([Buffer.from(entry + b, "latin1"), Buffer.from(data || "", "latin1")]));
           else {
-            s.write(a + b);
-            if (i) s.write(typeof m == "string" ? m : E.toString(m));
+            s.write(entry);
+            s.write(b);
+            b = 0;
+            if (i) s.write(typeof data == "string" ? data : E.toString(data));
           }
       } catch (e) {
         link("" + e);
       }
-    } else if (a == Op.CONNECT) {
-      link(
-        Type.CONNECT << 4,
-        u16("MQTT") +
-          // the protocol level, then the flags
-          u16(
-            (Connect.LEVEL << 8) |
-              (o.username ? Connect.USERNAME : 0) |
-              (o.password ? Connect.PASSWORD : 0) |
-              (o.clean_session === false ? 0 : Connect.CLEAN_SESSION),
-          ) +
-          u16(keepAlive) +
-          u16(o.client_id || "") +
-          (o.username ? u16(o.username) : "") +
-          (o.password ? u16(o.password) : ""),
-      );
-    } else if (a < 0) {
-      // Op.RESEND
-      // a callback of a dropped entry may disconnect, or add entries (sent already): the ids are copied first
-      // (nothing drops an entry but its own link(id), so every copied id is still pending when reached)
-      for (n = Object.keys(pending), i = 0; i < n.length && state >= State.CONNECTED; i++)
-        if (b || ++pending[n[i]][Field.AGE] >= timeout) link(+n[i]);
-    } else {
-      if (b) {
-        // asked for by the application
-        m = b[0]; // the topic
-        data = b[1]; // a PUBLISH's message
-        n = pub ? 2 : 1;
-        qos = b[n];
-        cb = b[n + 1];
-        if (typeof qos == "function") {
-          cb = qos;
-          qos = 0;
-        }
-        if (qos && typeof qos == "object") {
-          if (qos.retain && pub) h |= Flag.RETAIN;
-          qos = qos.qos;
-        }
-        qos |= 0;
-        if (!pub) data = qos && 1; // the qos asked: 2 is asked as 1 (this client does not do QoS 2)
-        else if (qos & ~1) return link(cb, "QoS " + qos + " not supported");
-        else {
-          h |= qos * Flag.QOS1;
-          // kept as it is (a QoS 1 message by reference until acknowledged): a string, Uint8Array, Buffer, ArrayBuffer
-          data = typeof data == "object" ? data || "" : "" + data;
-        }
-        if (typeof m != "string" || !m || m.length > 65535 || (pub && /[+#]/.test(m)))
-          return link(cb, "invalid topic " + m);
-        a = 0; // no entry
-        if (h & Flag.QOS_MASK) {
-          n = 0;
-          for (i in pending) if (pending[i][Field.CB] !== null) n++;
-          if (cb !== null && n >= (o.max_inflight || Default.MAX_INFLIGHT)) return link(cb, "too many in flight");
-          // a packet id not in use
-          do lastId = (lastId % 65535) + 1;
-          while (pending[lastId]);
-          pending[lastId] = [h, m, data, cb, 0, 0];
-          // an unsubscribed topic is forgotten: not restored any more
-          if (h == Head.UNSUBSCRIBE) delete subs[m];
-          if (state < State.CONNECTED) return;
-          a = lastId;
-        } else if (state < State.CONNECTED) return link(cb, "not connected");
-      }
-      if (a) {
-        // (re)send pending entry a, unless sent too often already
-        entry = pending[a];
-        if ((n = entry[Field.TRIES]) > (o.retries == null ? Default.RETRIES : o.retries)) {
-          delete pending[a];
-          return link(entry[Field.CB], "no acknowledgement after " + n + " tries");
-        }
-        entry[Field.AGE] = 0;
-        entry[Field.TRIES]++;
-        h = entry[Field.HEAD];
-        pub = h >> 4 == Type.PUBLISH;
-        id = u16(a);
-        m = entry[Field.TOPIC];
-        data = entry[Field.DATA];
-        if (n && pub) h |= Flag.DUP;
-      }
-      if (pub) link(h, u16(m) + id, data);
-      else link(h, id + u16(m) + (h == Head.SUBSCRIBE ? chr(data) : ""));
       if (!a) {
         // a QoS 0 PUBLISH is done once written
         link(cb);
@@ -323,9 +332,8 @@ export function create(server: string, o?: any): any {
      * Espruino), data (a string, or a Buffer on Node), close (a boolean, as Node and Espruino give it), error
      * (an Error). Whole packets are taken off the front of the receive buffer and handled; a protocol error
      * (thrown: the packet's header byte, or its reason) ends the connection. */
-    function ev() {
-      var d = arguments[0],
-        n,
+    function ev(d: any) {
+      var n,
         i,
         h,
         body,
