@@ -36,6 +36,10 @@ export interface ServiceOptions {
   /** Without `tls`: 'open' (the default; development, loopback only: any client, any topic, answers from the
    * service only) or 'thing' (a client acts only as the thing its client id names). */
   access?: Access;
+  /** With `tls` or access 'thing': client ids (under tls, certificate CNs) of operators, programs that may subscribe
+   * to Detect's alerts (any topic outside "$...") and publish nothing. Without tls nothing proves a client id, as
+   * for a thing. */
+  operators?: string[];
   /** Seconds a thing waits after an accepted report before the next (default 300, as AWS throttles); fractional ok. */
   minPeriod?: number;
   /** mqtt://HOST:PORT or mqtts://HOST:PORT of an external broker: no broker of our own, the collector attaches. */
@@ -77,6 +81,9 @@ export interface Service extends EventEmitter {
   /** What each thing did on the embedded broker (Detect's cloud-side metrics); undefined on an external broker,
    * which does not tell. */
   readonly meter?: Meter;
+  /** Publishes as the embedded broker itself, in process (QoS 1; no client, no authorization: how Detect's alerts
+   * go out); undefined on an external broker. */
+  readonly publish?: (topic: string, payload: string) => Promise<void>;
   /** The thing's reports among the `keep` most recent of all things, oldest first. */
   reports(thing: string): Report[];
   /** The things held in memory (at most maxThings), the one that reported longest ago first. */
@@ -93,6 +100,7 @@ class DefenderService extends EventEmitter implements Service {
     readonly url: string,
     readonly port: number,
     readonly meter: Meter | undefined,
+    readonly publish: ((topic: string, payload: string) => Promise<void>) | undefined,
     private readonly judge: Judge,
     private readonly shutdown: () => Promise<void>,
   ) {
@@ -120,6 +128,7 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
     if (!opts.ledger) throw new Error("shareGroup needs a ledger (the collectors' common store), else each collector keeps its own last report ids");
     if (!opts.clientId) throw new Error('shareGroup needs a clientId of this collector\'s own (two collectors with one id take turns at the broker)');
   }
+  if (opts.broker && opts.operators) throw new Error("operators are the embedded broker's: on an external one its ACL says who reads alerts");
   const filters = opts.shareGroup === undefined ? reportFilters() : reportFilters(opts.sharePrefix).map((f) => sharedFilter(opts.shareGroup!, f));
   const judge = new Judge({ minPeriod: opts.minPeriod, keep: opts.keep, maxList: opts.maxList, maxThings: opts.maxThings, onEvict: (t) => log(`[${t}] forgotten: more than ${judge.maxThings} things`) });
   const closers: (() => Promise<void>)[] = [];
@@ -131,6 +140,7 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
     let port: number;
     let client: MqttClient;
     let meter: Meter | undefined;
+    let publish: Service['publish'];
     if (opts.broker) {
       url = opts.broker;
       port = brokerPort(url);
@@ -141,9 +151,10 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
       if (!opts.tls && access === 'open' && !isLoopback(host)) {
         throw new Error(`an open broker on ${host} would let any client speak for any thing: give tls, or access 'thing', or a loopback host`);
       }
-      const broker = await embeddedBroker({ host, port: opts.port ?? 0, tls: opts.tls, access });
+      const broker = await embeddedBroker({ host, port: opts.port ?? 0, tls: opts.tls, access, operators: opts.operators });
       closers.push(broker.close);
       meter = broker.meter;
+      publish = broker.publish;
       port = broker.port;
       url = `${opts.tls ? 'mqtts' : 'mqtt'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
       client = new MqttClient(() => broker.serviceStream(), { clientId: broker.serviceClientId, reconnectPeriod: 0, protocolVersion: 4, protocolId: 'MQTT', clean: true } as IClientOptions);
@@ -159,7 +170,7 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
     client.on('connect', noDelay);
     client.on('error', (err) => log(`MQTT error: ${err.message}`));
     client.on('offline', () => log(`MQTT: lost ${url}, reconnecting`));
-    const svc = new DefenderService(url, port, meter, judge, shutdown);
+    const svc = new DefenderService(url, port, meter, publish, judge, shutdown);
     const ledger = opts.ledger;
     client.on('message', async (topic, payload) => {
       const m = matchReportTopic(topic, opts.shareGroup === undefined ? undefined : opts.sharePrefix);

@@ -2,6 +2,7 @@
 // Defender_MatchTopic).
 //   report:   $aws/things/THING/defender/metrics/FORMAT
 //   response: $aws/things/THING/defender/metrics/FORMAT/accepted | /rejected
+//   alert:    defender/alerts/THING (Detect's violation events; the prefix can be changed)
 
 export type Format = 'cbor' | 'json';
 export type Status = 'accepted' | 'rejected';
@@ -51,4 +52,16 @@ export function matchReportTopic(topic: string, prefix = PREFIX): { thing: strin
   const format = rest.slice(i + MIDDLE.length);
   if (thing.includes('/') || (format !== 'cbor' && format !== 'json')) return null;
   return { thing, format };
+}
+
+/** The prefix under which Detect publishes each thing's alerts, PREFIX/THING, unless told another. */
+export const ALERT_PREFIX = 'defender/alerts';
+
+export function alertTopic(thing: string, prefix = ALERT_PREFIX): string {
+  return prefix + '/' + thing;
+}
+
+/** Whether `topic` is under the default alert prefix. */
+export function isAlertTopic(topic: string): boolean {
+  return topic.startsWith(ALERT_PREFIX + '/');
 }

@@ -1,6 +1,7 @@
 // The embedded broker: aedes on a TCP port, plain or mutual TLS, with each client's identity checked in aedes's
 // authenticate / authorizePublish / authorizeSubscribe hooks against policy.ts. The collector's own connection is
-// in process (a duplex pair, never a port), so no credential exists that a device could steal.
+// in process (a duplex pair, never a port), so no credential exists that a device could steal; so are its alerts
+// (publish(), aedes's own, which no authorization hook sees): no client, no policy exception, works in every mode.
 //
 // Identity:
 //   tls      the client certificate, signed by the CA file, is the identity: its CN is the thing name, and the
@@ -9,7 +10,9 @@
 //   'thing'  plain MQTT: the client id is the thing name. Nothing proves it, so a second connection with a client id
 //            already connected is refused (the first keeps its session; after a half-open drop the device gets in
 //            once its keepalive has run out).
-//   'open'   plain MQTT on loopback, for development: any client, any topic, but answers come from the service only.
+//   'open'   plain MQTT on loopback, for development: any client, any topic, but answers and alerts come from the
+//            service only.
+// Under tls or 'thing', a client id listed in `operators` is an operator instead of a thing (policy.ts).
 //
 // The same hooks feed the meter (meter.ts): what each thing (client id) did, for Detect's cloud-side metrics.
 import { createServer, type Server, type Socket, type AddressInfo } from 'node:net';
@@ -38,6 +41,8 @@ export interface EmbeddedOptions {
   tls?: TlsFiles;
   /** Without TLS: 'open' (development) or 'thing' (the client id is the thing name). */
   access: Access;
+  /** Client ids (under TLS, certificate CNs) that are operators, not things. */
+  operators?: readonly string[];
 }
 
 export interface Embedded {
@@ -48,6 +53,8 @@ export interface Embedded {
   serviceClientId: string;
   /** What each thing did on this broker (cloud-side metrics). */
   meter: Meter;
+  /** Publishes as the broker itself (QoS 1, to every subscriber the policy let in); resolves once handed to them. */
+  publish(topic: string, payload: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -98,7 +105,7 @@ export async function embeddedBroker(opts: EmbeddedOptions): Promise<Embedded> {
       } else if (connected.has(id)) {
         return refused(refuse(`client id ${JSON.stringify(id)} already connected`, Connack.IdentifierRejected));
       }
-      identities.set(client, { role: 'thing', thing: id });
+      identities.set(client, opts.operators?.includes(id) ? { role: 'operator' } : { role: 'thing', thing: id });
       done(null, true);
     },
     authorizePublish(client, packet, done) {
@@ -159,6 +166,7 @@ export async function embeddedBroker(opts: EmbeddedOptions): Promise<Embedded> {
     throw err;
   }
   const pairs = new Set<Duplex>();
+  let shut = false;
   return {
     port: (server.address() as AddressInfo).port,
     serviceClientId,
@@ -171,7 +179,14 @@ export async function embeddedBroker(opts: EmbeddedOptions): Promise<Embedded> {
       aedes.handle(theirs);
       return ours;
     },
+    publish(topic, payload) {
+      if (shut) return Promise.reject(new Error('broker closed'));
+      return new Promise((resolve, reject) =>
+        aedes.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 1, retain: false, dup: false }, (err) => (err ? reject(err) : resolve())),
+      );
+    },
     async close() {
+      shut = true;
       await new Promise<void>((r) => aedes.close(() => r()));
       const closed = new Promise<void>((r) => server.close(() => r()));
       for (const s of sockets) s.destroy();

@@ -2,6 +2,7 @@
 // (retried with exponential back-off by p-retry), and the service log. The message is AWS's violation event
 // (ListViolationEvents / the SNS message): the same JSON for every target.
 import pRetry, { AbortError } from 'p-retry';
+import { ALERT_PREFIX, alertTopic } from '../topics.ts';
 import type { MetricValue } from './metrics.ts';
 import type { Behavior } from './profile.ts';
 
@@ -62,8 +63,6 @@ export function metricValueOf(b: Behavior, v: MetricValue): Record<string, unkno
   }
 }
 
-export const DEFAULT_TOPIC = 'defender/alerts';
-
 export class Alerts {
   private readonly pending = new Set<Promise<void>>();
   private readonly abort = new AbortController();
@@ -76,7 +75,7 @@ export class Alerts {
     private readonly publish: ((topic: string, payload: string) => Promise<void>) | undefined,
     private readonly log: (line: string) => void,
   ) {
-    this.topic = opts.topic === undefined ? DEFAULT_TOPIC : opts.topic;
+    this.topic = opts.topic === undefined ? ALERT_PREFIX : opts.topic;
     this.webhook = typeof opts.webhook === 'string' ? { url: opts.webhook } : opts.webhook;
   }
 
@@ -88,15 +87,32 @@ export class Alerts {
     }
     const body = JSON.stringify(m);
     const jobs: Promise<void>[] = [];
-    if (this.topic !== false && this.publish) {
-      const topic = `${this.topic}/${m.thingName}`;
-      jobs.push(this.publish(topic, body).catch((err) => this.log(`alert to MQTT ${topic} not published: ${err.message}`)));
-    }
+    if (this.topic !== false && this.publish) jobs.push(this.mqtt(this.publish, alertTopic(m.thingName, this.topic), body, m));
     if (this.webhook) jobs.push(this.post(this.webhook, body, m));
     const all = Promise.all(jobs).then(() => {});
     this.pending.add(all);
     void all.finally(() => this.pending.delete(all));
     return all;
+  }
+
+  /** Publishes, until acknowledged or close() gives up (a broker may never acknowledge: one that refuses by closing
+   * the connection gets it again at each reconnect). */
+  private async mqtt(publish: (topic: string, payload: string) => Promise<void>, topic: string, body: string, m: AlertMessage): Promise<void> {
+    const signal = this.abort.signal;
+    let onAbort = () => {};
+    const givenUp = new Promise<never>((_, reject) => {
+      onAbort = () => reject(signal.reason);
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      await Promise.race([publish(topic, body), givenUp]);
+    } catch (err) {
+      const why = signal.aborted && err === signal.reason ? 'not acknowledged, given up at close' : `not published: ${(err as Error).message}`;
+      this.log(`alert ${m.violationId} (${m.violationEventType}) to MQTT ${topic} ${why}`);
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
   }
 
   private async post(w: WebhookOptions, body: string, m: AlertMessage): Promise<void> {
@@ -133,7 +149,7 @@ export class Alerts {
     }
   }
 
-  /** Waits for alerts in flight; webhook retries still waiting are given up after `graceMs`. */
+  /** Waits for alerts in flight; those still unacknowledged or waiting to retry after `graceMs` are given up. */
   async close(graceMs = 2000): Promise<void> {
     const timer = setTimeout(() => this.abort.abort(new Error('service closing')), graceMs);
     await Promise.all([...this.pending]);

@@ -47,7 +47,7 @@ export interface DetectOptions {
   statisticsRefreshMs?: number;
   /** How often the store is checked for profiles loaded or changed meanwhile, ms (default 5000; 0: never). */
   profileRefreshMs?: number;
-  /** Publishes an alert on the broker; attachDetect makes one on the service's broker. */
+  /** Publishes an alert on the broker; attachDetect takes the service's own (embedded broker) or makes a client. */
   publish?: (topic: string, payload: string) => Promise<void>;
   /** The embedded broker's meter (attachDetect takes the service's): without one, behaviours on cloud-side metrics
    * see no datapoints, and say so when loaded. */
@@ -235,7 +235,7 @@ class DetectImpl extends EventEmitter implements Detect {
         state.lastAt = at;
       } else {
         // AWS measures the things of its registry: here, those that reported once, or a profile names (a client id
-        // is anything a client says, the service's own alert publisher's included)
+        // is anything a client says)
         if (state.lastReportId === undefined && !profiles.some((p) => p.things?.has(thing))) return null;
         c.cloud = { at, metrics: read.values };
       }
@@ -316,21 +316,29 @@ export interface VerdictSource {
   readonly url: string;
   /** The embedded broker's meter; none on an external broker. */
   readonly meter?: Meter;
+  /** Publishes as the embedded broker itself; none on an external broker. */
+  readonly publish?: (topic: string, payload: string) => Promise<void>;
   on(event: 'verdict', listener: (v: any) => void): unknown;
   off(event: 'verdict', listener: (v: any) => void): unknown;
 }
 
 /**
- * Detect on a running service: every 'verdict' it emits is evaluated, and alerts are published on its broker
- * (a client of our own). close() stops listening, finishes the reports received, then closes the store.
+ * Detect on a running service: every 'verdict' it emits is evaluated, and alerts are published on its broker: by
+ * the embedded broker itself, or on an external one by a client of our own (which that broker's ACL must let
+ * publish there). close() stops listening, finishes the reports received, then closes the store.
  */
 export async function attachDetect(service: VerdictSource, opts: DetectOptions): Promise<Detect> {
   let client: MqttClient | undefined;
-  let publish = opts.publish;
+  let publish = opts.publish ?? service.publish;
   if (!publish && opts.alerts?.topic !== false) {
     client = await mqtt.connectAsync(service.url, { clientId: `defender-detect-${process.pid}-${randomBytes(3).toString('hex')}`, reconnectPeriod: 1000, connectTimeout: 5000 }, false);
-    client.on('error', (err) => opts.log?.(`detect MQTT: ${err.message}`));
     const c = client;
+    c.on('error', (err) => opts.log?.(`detect MQTT: ${err.message}`));
+    // a broker that refuses a publish may just close the connection (MQTT 3.1.1 has no negative PUBACK)
+    c.on('close', () => {
+      const n = Object.keys(c.outgoing).length;
+      if (n) opts.log?.(`detect MQTT: connection to ${service.url} closed with ${n} alert(s) unacknowledged (does the broker let this client publish alerts?)`);
+    });
     publish = async (topic, payload) => {
       await c.publishAsync(topic, payload, { qos: 1 });
     };
@@ -349,7 +357,8 @@ export async function attachDetect(service: VerdictSource, opts: DetectOptions):
   d.close = async () => {
     service.off('verdict', onVerdict);
     await close();
-    await client?.endAsync();
+    // what is still in flight was given up (and logged) by close()
+    await client?.endAsync(true);
     await opts.store.close();
   };
   return d;

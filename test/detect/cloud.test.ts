@@ -14,9 +14,7 @@ import type { CloudRow } from '../../service/store/store.ts';
 const INTERVAL = 0.25;
 
 async function setup(t: ExecutionContext, things: string[], behaviors: Record<string, unknown>[], service: ServiceOptions = {}): Promise<Harness> {
-  // (alerts on MQTT: Detect's publisher is a client like any other, which access 'thing' refuses)
-  const alerts = service.access === 'thing' ? { alerts: { topic: false as const } } : {};
-  const h = await harness([{ securityProfileName: 'cloud', things, behaviors }], { cloudIntervalSeconds: INTERVAL, ...alerts }, undefined, service);
+  const h = await harness([{ securityProfileName: 'cloud', things, behaviors }], { cloudIntervalSeconds: INTERVAL }, undefined, service);
   t.teardown(() => h.close());
   return h;
 }

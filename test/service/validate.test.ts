@@ -2,7 +2,7 @@
 // increasing report ids, remembered reports) on a fake clock.
 import test from 'ava';
 import * as cborg from 'cborg';
-import { reportTopic, responseTopic, matchReportTopic, matchResponseTopic, REPORT_FILTERS } from '../../service/topics.ts';
+import { reportTopic, responseTopic, matchReportTopic, matchResponseTopic, REPORT_FILTERS, alertTopic, isAlertTopic } from '../../service/topics.ts';
 import { decodeReport, validateReport, thingNameError, peekReportId, ReportError, MAX_PAYLOAD, MAX_LIST } from '../../service/validate.ts';
 import { Judge, responseBody, encodeResponse } from '../../service/judge.ts';
 import { longDoc, shortDoc, encode } from './helpers.ts';
@@ -61,6 +61,11 @@ test('topics: built and matched', (t) => {
   ]) {
     t.is(matchReportTopic(other), null, other);
   }
+  t.is(alertTopic('dev-1'), 'defender/alerts/dev-1');
+  t.is(alertTopic('dev-1', 'ops/alerts'), 'ops/alerts/dev-1');
+  t.true(isAlertTopic(alertTopic('dev-1')));
+  t.false(isAlertTopic('defender/alertsx/dev-1'));
+  t.false(isAlertTopic('$aws/things/dev-1/defender/metrics/json'));
 });
 
 // --- decoding --------------------------------------------------------------------------------------------
