@@ -217,8 +217,7 @@ async function startDevice(o: DeviceOptions): Promise<Device> {
 }
 
 /** Detect on the service with the store and the sample profile; violations raised and cleared are printed.
- * Its alerts go to the service's broker on defender/alerts/THING through a client of Detect's own: `npm start`'s
- * embedded broker is 'open' (loopback, development), which lets it publish there. */
+ * Its alerts go out on defender/alerts/THING, published by the embedded broker itself. */
 async function startDetect(svc: Service, where: string, print: (s: string) => void): Promise<Detect> {
   const { attachDetect } = await import('../service/detect/detect.ts');
   const { openStore } = await import('../service/store/store.ts');

@@ -112,9 +112,14 @@ test('messages sent over a window (less-than-equals): five messages in a second 
   const h = await setup(t, ['sender'], [{ name: 'Out bound message count', metric: 'aws:num-messages-sent', criteria: { comparisonOperator: 'less-than-equals', value: { count: 3 }, durationSeconds: 1 } }]);
   const c = await client(t, h, 'sender');
   for (let i = 0; i < 5; i++) await c.publishAsync('sender/telemetry', 'x', { qos: 1 });
-  t.deepEqual(await next(h, 'sender', 0), ['in-alarm', { count: 5 }]);
-  // still connected, sending nothing: its intervals are zeros
-  t.deepEqual(await next(h, 'sender', 1), ['alarm-cleared', { count: 0 }]);
+  // the five may fall into two intervals (4 + 1 raises at 4 and 3 + 2 at 5), so the window's count when it
+  // raises is over the limit, and when it clears (still connected, sending nothing) at or under it
+  const [raised, over] = await next(h, 'sender', 0);
+  t.is(raised, 'in-alarm');
+  t.true((over as any).count > 3 && (over as any).count <= 5, JSON.stringify(over));
+  const [cleared, under] = await next(h, 'sender', 1);
+  t.is(cleared, 'alarm-cleared');
+  t.true((under as any).count <= 3, JSON.stringify(under));
   const rows = await h.detect.store.cloudMetrics('sender');
   t.is(rows.reduce((n, r) => n + (r.metrics['aws:num-messages-sent'] as number), 0), 5);
 });
