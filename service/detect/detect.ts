@@ -15,6 +15,7 @@
 // cloudIntervalSeconds and evaluated as one datapoint per thing, like a report, in the same order per thing.
 import { EventEmitter } from 'node:events';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import mqtt, { type MqttClient } from 'mqtt';
 import { cloudSideWarnings, loadProfile, parseProfile, type Behavior, type Profile } from './profile.ts';
 import { METRICS, readMetrics, readUsage, type MetricValue, type Read } from './metrics.ts';
@@ -49,6 +50,10 @@ export interface DetectOptions {
   profileRefreshMs?: number;
   /** Publishes an alert on the broker; attachDetect takes the service's own (embedded broker) or makes a client. */
   publish?: (topic: string, payload: string) => Promise<void>;
+  /** On an external mqtts:// broker, the certificate and CA the alert publisher connects with: an identity of its
+   * own, not the collector's (mosquitto's use_username_as_clientid would make the two one client, each closing the
+   * other); the shipped ACL lets CN defender-detect write defender/alerts/#. */
+  alertTls?: { caFile: string; certFile: string; keyFile: string };
   /** The embedded broker's meter (attachDetect takes the service's): without one, behaviours on cloud-side metrics
    * see no datapoints, and say so when loaded. */
   meter?: Meter;
@@ -331,7 +336,10 @@ export async function attachDetect(service: VerdictSource, opts: DetectOptions):
   let client: MqttClient | undefined;
   let publish = opts.publish ?? service.publish;
   if (!publish && opts.alerts?.topic !== false) {
-    client = await mqtt.connectAsync(service.url, { clientId: `defender-detect-${process.pid}-${randomBytes(3).toString('hex')}`, reconnectPeriod: 1000, connectTimeout: 5000 }, false);
+    // a client of its own, so that a broker refusing an alert by closing the connection (aedes does) does not cut
+    // the collector off
+    const tls = opts.alertTls && { ca: readFileSync(opts.alertTls.caFile), cert: readFileSync(opts.alertTls.certFile), key: readFileSync(opts.alertTls.keyFile) };
+    client = await mqtt.connectAsync(service.url, { clientId: `defender-detect-${process.pid}-${randomBytes(3).toString('hex')}`, reconnectPeriod: 1000, connectTimeout: 5000, ...tls }, false);
     const c = client;
     c.on('error', (err) => opts.log?.(`detect MQTT: ${err.message}`));
     // a broker that refuses a publish may just close the connection (MQTT 3.1.1 has no negative PUBACK)

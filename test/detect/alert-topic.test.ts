@@ -1,7 +1,7 @@
 // The alert topic in the secure configurations: the service publishes its alerts itself on the embedded broker
 // (not as a client that the policy would refuse or TLS would not let in), an operator reads them, a thing neither
 // reads nor forges them; and on an external broker that refuses them, closing is not held up. Real service, real
-// brokers, real MQTT clients.
+// brokers (aedes, and mosquitto on the shipped configuration), real MQTT clients.
 import test, { type ExecutionContext } from 'ava';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import mqtt, { type MqttClient, type IClientOptions } from 'mqtt';
@@ -9,7 +9,7 @@ import { Aedes } from 'aedes';
 import { until } from '../helpers/until.ts';
 import { harness, type Harness } from './helpers.ts';
 import { device, shortDoc } from '../service/helpers.ts';
-import { makeFleetPki, type FleetPki } from '../service/fleet.ts';
+import { makeFleetPki, startFleetMosquitto, type FleetPki } from '../service/fleet.ts';
 import { startService, type ServiceOptions } from '../../service/service.ts';
 import { attachDetect, type AlertMessage } from '../../service/detect/detect.ts';
 import { openSqlite } from '../../service/store/sqlite.ts';
@@ -130,4 +130,39 @@ test('external broker refusing the alert topic: the service closes promptly with
   t.true(Date.now() - start < 5000, `closed in ${Date.now() - start} ms`);
   t.true(logs.some((l) => /^detect MQTT: connection to mqtt:.* closed with 1 alert\(s\) unacknowledged/.test(l)), logs.join('\n'));
   t.true(logs.includes(`alert ${alerts[0].violationId} (in-alarm) to MQTT defender/alerts/thing-x not acknowledged, given up at close`), logs.join('\n'));
+});
+
+test('shipped mosquitto, mutual TLS: the alert publisher connects with its own certificate, the operator reads every alert, a thing neither reads nor forges them', async (t) => {
+  const p = await makeFleetPki(['thing-a', 'defender-operator', 'defender-detect']);
+  const m = await startFleetMosquitto(p);
+  t.teardown(() => m.stop());
+  const logs: string[] = [];
+  const svc = await startService({ broker: m.url, brokerTls: p.client('defender-service'), minPeriod: 0, log: (l) => logs.push(l) });
+  t.teardown(() => svc.close());
+  const behaviors = [{ name: 'No-connections', metric: 'aws:num-established-tcp-connections', criteria: { comparisonOperator: 'less-than', value: { count: 1 } } }];
+  const detect = await attachDetect(svc, { store: openSqlite(':memory:'), profiles: [{ securityProfileName: 'tls', behaviors }], profileRefreshMs: 0, log: (l) => logs.push(l), alertTls: p.client('defender-detect') });
+  t.teardown(() => detect.close());
+  const alerts: AlertMessage[] = [];
+  detect.on('alert', (a) => alerts.push(a));
+
+  const listen = async (name: string) => {
+    const c = await mqtt.connectAsync(m.url, { clientId: name, reconnectPeriod: 0, ...p.tls(name) }, false);
+    c.on('error', () => {});
+    t.teardown(() => c.endAsync(true));
+    const got: { topic: string; body: any }[] = [];
+    c.on('message', (topic, payload) => got.push({ topic, body: JSON.parse(payload.toString()) }));
+    await c.subscribeAsync('defender/alerts/#', { qos: 1 }).catch(() => undefined); // mosquitto may refuse it
+    return { c, got };
+  };
+  const ops = await listen('defender-operator');
+  const thing = await listen('thing-a');
+  await thing.c.publishAsync('defender/alerts/thing-a', JSON.stringify({ thingName: 'thing-a', violationEventType: 'alarm-cleared' }), { qos: 1 });
+
+  const dev = await device(svc.url, 'thing-a', 'json', p.tls('thing-a'));
+  t.teardown(() => dev.close());
+  t.is((await dev.send(shortDoc(1))).status, 'accepted');
+  await until(() => ops.got.length > 0, 10_000, () => logs.join('\n') + m.log());
+  t.like(alerts[0], { thingName: 'thing-a', violationEventType: 'in-alarm' });
+  t.deepEqual(ops.got, [{ topic: 'defender/alerts/thing-a', body: alerts[0] }], "the service's alert, and not the forged one");
+  t.deepEqual(thing.got, [], 'the thing reads no alert, not even its own');
 });
