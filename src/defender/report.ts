@@ -263,6 +263,10 @@ function custom(): any {
     n,
     i,
     j;
+  /** A CBOR head of any argument (0 <= n <= 2^53): one byte below 24, else writeReport's head. */
+  function cborHead(major: number, n: number): string {
+    return n < Cbor.ONE_BYTE ? String.fromCharCode(major + n) : head(major, n);
+  }
   /** A number: an integer within 2^53 as such, any other in the shortest float that holds it exactly. */
   function number(v: number): string {
     var bits = new DataView(new ArrayBuffer(8)),
@@ -276,8 +280,7 @@ function custom(): any {
       k;
     if (json) return String(v);
     if (v % 1 === 0 && v <= Number2.TWO_53 && v >= -Number2.TWO_53) {
-      if (v < 0) return (v = -1 - v) < Cbor.ONE_BYTE ? String.fromCharCode(Major.NEGINT + v) : head(Major.NEGINT, v);
-      return v < Cbor.ONE_BYTE ? String.fromCharCode(v) : head(Major.UINT, v);
+      return v < 0 ? cborHead(Major.NEGINT, -1 - v) : cborHead(Major.UINT, v);
     }
     bits.setFloat32(0, v);
     if (bits.getFloat32(0) === v) {
@@ -310,7 +313,7 @@ function custom(): any {
         s = encodeURIComponent(s).replace(/%[0-9A-F][0-9A-F]/g, function (escape: string) {
           return String.fromCharCode(parseInt(escape.substring(1), 16));
         });
-      return (s.length < Cbor.ONE_BYTE ? String.fromCharCode(Major.TEXT + s.length) : head(Major.TEXT, s.length)) + s;
+      return cborHead(Major.TEXT, s.length) + s;
     }
     for (k = 0; k < s.length; k++) {
       c = s.charCodeAt(k);
@@ -353,7 +356,7 @@ function custom(): any {
       list = kind < 2 ? value.number_list : kind < 3 ? value.string_list : value.ip_list;
       n = list.length < perList ? list.length : perList;
       names.dropped += list.length - n;
-      doc += json ? "[" : n < Cbor.ONE_BYTE ? String.fromCharCode(Major.ARRAY + n) : head(Major.ARRAY, n);
+      doc += json ? "[" : cborHead(Major.ARRAY, n);
       for (i = 0; i < n; i++) doc += (json && i ? "," : "") + (kind < 2 ? number(list[i]) : text(list[i]));
       if (json) doc += "]";
     }
