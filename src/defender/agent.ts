@@ -154,7 +154,8 @@ export function start(info: any): number {
     minPeriod = agent;
     return Code.NO_MEMORY;
   }
-  // last: the period against the new minimum (setPeriod changes nothing on error)
+  // last: the period against the new minimum (setPeriod changes nothing on error); its code waits in state[0],
+  // which every report overwrites, not in a variable of start(), which the agent's closure would keep
   if ((state[0] = setPeriod(info.period != null ? info.period : period))) {
     minPeriod = agent;
     return state[0];
