@@ -5,12 +5,14 @@
 //                                cb(err)), unsubscribe(topic), on/removeListener of connected / disconnected /
 //                                message({topic, message})), thingName, callback(event), and optional format
 //                                ("cbor" | "json"), longTags, period (s), minPeriod (s, default 300; lower it only
-//                                for a local collector), slots (1..255), bufferSize (bytes, default 512), custom
+//                                for a local collector), slots (1..255), bufferSize (most bytes of a report,
+//                                default 512), custom
 //                                (custom metrics object, or a function returning one, called per report)
 //   stop() setPeriod(s) getPeriod() setMetrics(group, flags) report() strerror(code)
 //
 // One setInterval drives the reports; a period change re-arms it at the next tick (the next iteration).
-// The report is written into one preallocated buffer and published (QoS 1); while that publish is in flight
+// The report is written as one byte string of at most bufferSize bytes and published as it is (QoS 1): no buffer
+// is held between reports, and the client keeps the string only until the PUBACK. While that publish is in flight
 // (until its callback) no other report is written. A tick while the client is down, or busy, is skipped: after a
 // reconnect the next tick reports, never a burst. Responses are matched by report id against the last few
 // published ids. Events reuse one object: read it inside the callback, do not keep it.
@@ -99,6 +101,9 @@ const enum Topic {
   BOTH = 3,
 }
 
+/** Node's: a report goes to a client there as bytes, not as a string (Node's clients write strings as UTF-8). */
+declare var Buffer: any;
+
 /** setInterval with an argument for the callback (Espruino's and Node's pass it on; the typings omit it). */
 type Every = (callback: any, ms: number, arg: any) => any;
 
@@ -126,7 +131,7 @@ export function start(info: any): number {
   // start()'s variables are the running agent's state: each one costs RAM while it runs, so there are few,
   // the numbers are in `state`, and `agent` holds the previous minimum period until it is the agent.
   var client = info && info.mqtt,
-    buffer: any = (info && info.bufferSize) || Limit.DEFAULT_BUFFER,
+    size: any = (info && info.bufferSize) || Limit.DEFAULT_BUFFER, // the most bytes a report may take
     state: any,
     callback: any,
     custom: any,
@@ -142,13 +147,12 @@ export function start(info: any): number {
     (info.format && info.format !== "cbor" && info.format !== "json") ||
     !((minPeriod = info.minPeriod != null ? info.minPeriod : Limit.DEFAULT_PERIOD) > 0) ||
     (info.slots != null && !(info.slots >= 1 && info.slots <= 255)) ||
-    !(buffer >= Limit.MIN_BUFFER && buffer <= Limit.MAX_BUFFER)
+    !(size >= Limit.MIN_BUFFER && size <= Limit.MAX_BUFFER)
   ) {
     minPeriod = agent;
     return Code.INVALID_INPUT;
   }
   try {
-    buffer = new Uint8Array(buffer);
     state = new Float64Array(Num.SIZE);
   } catch (x) {
     minPeriod = agent;
@@ -209,7 +213,7 @@ export function start(info: any): number {
     /** Writes the report and publishes it; remembers what it carried (subtracted once it is acknowledged). */
     function publish(): void {
       var id = nextId(),
-        length,
+        doc: any,
         k;
 
       /** The next report id, reserved in Storage ahead of use. */
@@ -240,13 +244,13 @@ export function start(info: any): number {
       // report whose publish fails leaves its counts to the next one)
       for (k = 0; k < 4; k++) state[Num.CARRIED + k] = metricsFlags & Flag.NET_STATS ? NS[k] : 0;
       state[Num.CARRIED_OVF] = S[At.OVF];
-      length = writeReport(buffer, state[Num.JSON], state[Num.LONG_TAGS], metricsFlags, id, custom, state);
-      if (length < 0) {
+      doc = writeReport(size, state[Num.JSON], state[Num.LONG_TAGS], metricsFlags, id, custom, state);
+      if (typeof doc === "number") {
         return emit(
           Event.REPORT_FAILED,
           id,
-          length === Err.SPACE ? Code.NO_MEMORY : length === Err.CUSTOM ? Code.INVALID_INPUT : Code.INTERNAL_FAILURE,
-          length === Err.CUSTOM ? badMetric : 0,
+          doc === Err.SPACE ? Code.NO_MEMORY : doc === Err.CUSTOM ? Code.INVALID_INPUT : Code.INTERNAL_FAILURE,
+          doc === Err.CUSTOM ? badMetric : 0,
         );
       }
       if (state[Num.DROPPED]) emit(Event.REPORT_TRUNCATED, id, state[Num.DROPPED], 0);
@@ -255,7 +259,8 @@ export function start(info: any): number {
       state[Num.NEXT_AWAITED] = (state[Num.NEXT_AWAITED] + 1) % Num.AWAITED_COUNT;
       state[Num.PUBLISHING] = 1;
       try {
-        client.publish(topic, buffer.subarray(0, length), 1, agent.bind(null, Op.PUBLISHED));
+        // bytes as a string on Espruino; Node's clients would write a string as UTF-8
+        client.publish(topic, typeof E === "undefined" ? Buffer.from(doc, "latin1") : doc, 1, agent.bind(null, Op.PUBLISHED));
       } catch (x) {
         agent(Op.PUBLISHED, x);
       }
@@ -358,7 +363,7 @@ export function start(info: any): number {
         return Code.SUCCESS;
       }
       if (op === Op.PUBLISHED) {
-        // the buffer is free again; on success what the report carried has been reported, on failure it stays
+        // the next report may be written; on success what the report carried has been reported, on failure it stays
         // for the next report
         state[Num.PUBLISHING] = 0;
         if (arg) return emit(Event.PUBLISH_FAILED, state[Num.IN_FLIGHT], Code.MQTT_FAILURE, arg);

@@ -9,7 +9,7 @@
 // x86 core, string literals and nested functions included) and runs native code fast: the constant parts of the
 // document (keys with their container heads, the version) come encoded from runs.ts (generated from the tag
 // table, in the style asked for), and the document is built as one byte string by native concatenation, then
-// copied into the buffer at once. writeReport holds the hot path only, its per-key helper is a one-liner, and
+// copied into the buffer at once (or handed to the agent as it is). writeReport holds the hot path only, its per-key helper is a one-liner, and
 // the custom metrics (checked against the rules of src/common/spec.ts before anything is written, then written)
 // live in a function of their own, read only for reports that have them. Nothing is kept between reports: the
 // runs, the document and the nested helpers exist only while a report is written. Measured by
@@ -20,7 +20,9 @@
 //
 // Internal API (the agent calls this; index.ts exports writeReport as is):
 //   writeReport(buf, json, longTags, flags, reportId, custom, info) -> length >= 0, or an error < 0
-//     buf       Uint8Array the document is written into (from offset 0)
+//     buf       Uint8Array the document is written into (from offset 0); or a number, the most bytes the
+//               document may take: then the result is the document itself, a byte string (what the agent
+//               publishes: no buffer of its own between reports), or an error < 0
 //     json      true: JSON; false: canonical CBOR
 //     longTags  true: long tag names ("header", ...); false: short ("hed", ...)
 //     flags     which metrics, any of Flag below (0xffffffff: all)
@@ -94,18 +96,19 @@ const enum Number2 {
 }
 
 export function writeReport(
-  buf: Uint8Array,
+  buf: Uint8Array | number,
   json: any,
   longTags: any,
   flags: number,
   reportId: number,
   customMetrics: any,
   info?: { [i: number]: number },
-): number;
+): number | string;
 // Parameters from `arguments` (a named parameter costs a JsVar for as long as the function exists); the nested
 // helpers (made per report) take named ones: Espruino 2v29 would give them this function's `arguments`.
-export function writeReport(): number {
-  var buf: Uint8Array = arguments[0],
+export function writeReport(): number | string {
+  var buf: any = arguments[0],
+    room: number = typeof buf === "number" ? buf : buf && buf.length, // the most bytes the document may take
     json = arguments[1],
     flags: number = arguments[3],
     reportId: number = arguments[4],
@@ -159,7 +162,7 @@ export function writeReport(): number {
     return bytes;
   }
 
-  if (!buf || typeof buf.length !== "number" || !(reportId >= 0 && reportId <= Number2.TWO_53) || reportId % 1) return Err.INPUT;
+  if (!(room >= 0) || !(reportId >= 0 && reportId <= Number2.TWO_53) || reportId % 1) return Err.INPUT;
   badMetric = "";
   if (flags & Flag.CUSTOM && arguments[5] && (names = custom(arguments[5])) === 0) return Err.CUSTOM;
   if (!S) setSlots(); // a report before anything was tracked: the state exists, empty
@@ -212,21 +215,22 @@ export function writeReport(): number {
       dropped += names.dropped;
     }
     if (json) doc += "}";
-    if (tooBig < 0 || (tooBig > Limit.LIST && doc.length <= buf.length)) break;
+    if (tooBig < 0 || (tooBig > Limit.LIST && doc.length <= room)) break;
     if (tooBig > Limit.LIST) (fits = -1), (tooBig = Limit.LIST);
-    else if (doc.length > buf.length) tooBig = perList;
+    else if (doc.length > room) tooBig = perList;
     else fits = perList;
     if (tooBig - fits > 1) perList = (fits + tooBig) >> 1;
     else (perList = fits < 0 ? 0 : fits), (tooBig = -1);
   }
   if (fits < 0) return Err.SPACE;
-  // Espruino's set takes a string as its bytes; Node's would take it for an array of NaNs
-  if (typeof E !== "undefined") buf.set(doc as any);
-  else for (i = 0; i < doc.length; i++) buf[i] = doc.charCodeAt(i);
   if (info) {
     info[0] = dropped;
     info[1] = S[At.OVF];
   }
+  if (buf === room) return doc;
+  // Espruino's set takes a string as its bytes; Node's would take it for an array of NaNs
+  if (typeof E !== "undefined") buf.set(doc as any);
+  else for (i = 0; i < doc.length; i++) buf[i] = doc.charCodeAt(i);
   return doc.length;
 }
 
