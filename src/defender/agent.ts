@@ -71,27 +71,29 @@ const enum Op {
   SUBSCRIBED = 5, // a subscription's callback (arg: its Topic bit; third argument: its error)
 }
 
-/** The running agent's numbers, in one Float64Array (report ids are doubles; a typed array costs little). */
+/** The running agent's numbers, in one Int32Array: Espruino's Int32Array costs 4 + bytes / 14 JsVars, and ring.ts
+ * has made the type's first one already (a first Float64Array costs 16 JsVars more, for good). Report ids do not
+ * fit: the awaited ones are kept as their low 32 bits, enough to match a response among four; the id in flight
+ * is lastId (no other is made while a publish is in flight). */
 const enum Num {
   DROPPED = 0, // writeReport's info: list entries dropped to fit the buffer
   OVERFLOWED = 1, // and connections that found no slot
-  AWAITED = 2, // 4 ids awaiting a response (0: none)
+  AWAITED = 2, // 4 ids awaiting a response, their low 32 bits (0: none)
   AWAITED_COUNT = 4,
-  IN_FLIGHT = 6, // id of the report being published
-  CARRIED = 7, // what that report carried: NS[0..3] (bytes in, out, packets in, out) then S[At.OVF]
-  CARRIED_OVF = 11,
-  TIMER = 12, // the interval's handle (0: none: Espruino's clearInterval(undefined) throws)
-  TIMER_PERIOD = 13, // the period it runs at
-  LINK_UP = 14, // client connected as far as its events tell (taken as connected at start: a client that is
+  TIMER = 6, // the interval's handle (0: none: Espruino's clearInterval(undefined) throws)
+  TIMER_MS = 7, // the interval it runs at, whole milliseconds
+  LINK_UP = 8, // client connected as far as its events tell (taken as connected at start: a client that is
   // not holds the subscriptions until it is, or refuses them: then they are asked again)
-  GRANTED = 15, // Topic bits
-  ASKED = 16, // Topic bits: subscribe sent, no answer yet
-  PUBLISHING = 17, // a publish is in flight
-  DUE = 18, // a report is wanted
-  NEXT_AWAITED = 19, // where the next published id goes among the awaited ones
-  JSON = 20, // 1: JSON, 0: CBOR
-  LONG_TAGS = 21,
-  SIZE = 22,
+  GRANTED = 9, // Topic bits
+  ASKED = 10, // Topic bits: subscribe sent, no answer yet
+  PUBLISHING = 11, // a publish is in flight
+  DUE = 12, // a report is wanted
+  NEXT_AWAITED = 13, // where the next published id goes among the awaited ones
+  JSON = 14, // 1: JSON, 0: CBOR
+  LONG_TAGS = 15,
+  MAX_BYTES = 16, // bufferSize: the most bytes a report may take
+  CARRIED_OVF = 17, // what the report in flight carried of S[At.OVF] (of NS: in `carried`)
+  SIZE = 18,
 }
 
 /** Bits of the subscription state: a topic granted, or asked and not answered yet. */
@@ -131,8 +133,8 @@ export function start(info: any): number {
   // start()'s variables are the running agent's state: each one costs RAM while it runs, so there are few,
   // the numbers are in `state`, and `agent` holds the previous minimum period until it is the agent.
   var client = info && info.mqtt,
-    size: any = (info && info.bufferSize) || Limit.DEFAULT_BUFFER, // the most bytes a report may take
     state: any,
+    carried: any, // what the report in flight carried of NS (bytes in, out, packets in, out): doubles, exact
     callback: any,
     custom: any,
     topic: string, // the report topic; responses come on topic + "/accepted" and "/rejected"
@@ -147,13 +149,14 @@ export function start(info: any): number {
     (info.format && info.format !== "cbor" && info.format !== "json") ||
     !((minPeriod = info.minPeriod != null ? info.minPeriod : Limit.DEFAULT_PERIOD) > 0) ||
     (info.slots != null && !(info.slots >= 1 && info.slots <= 255)) ||
-    !(size >= Limit.MIN_BUFFER && size <= Limit.MAX_BUFFER)
+    !((info.bufferSize || Limit.DEFAULT_BUFFER) >= Limit.MIN_BUFFER && (info.bufferSize || Limit.DEFAULT_BUFFER) <= Limit.MAX_BUFFER)
   ) {
     minPeriod = agent;
     return Code.INVALID_INPUT;
   }
   try {
-    state = new Float64Array(Num.SIZE);
+    state = new Int32Array(Num.SIZE);
+    carried = [0, 0, 0, 0];
   } catch (x) {
     minPeriod = agent;
     return Code.NO_MEMORY;
@@ -171,14 +174,22 @@ export function start(info: any): number {
   state[Num.JSON] = info.format === "json" ? 1 : 0;
   state[Num.LONG_TAGS] = info.longTags ? 1 : 0;
   state[Num.LINK_UP] = 1;
+  state[Num.MAX_BYTES] = info.bufferSize || Limit.DEFAULT_BUFFER;
   topic = "$aws/things/" + info.thingName + "/defender/metrics/" + (state[Num.JSON] ? "json" : "cbor");
   info = 0; // not the caller's object
 
   // Parameters from `arguments` (a named parameter costs a JsVar for as long as the function exists); the
   // nested functions take named ones (Espruino 2v29 would give them this function's `arguments`).
+  // What a call does is written in line, not in nested functions: every function nested here is made at every
+  // call, and the ones that are made still exist while the report is published (the peak). Only emit() is one;
+  // the message branch makes its own.
   running = agent = function (): any {
     var op = arguments[0],
       arg = arguments[1],
+      which,
+      id,
+      doc: any,
+      now,
       i;
 
     /** Calls the application back with a new event; code: an error code, the service's ErrorCode, or a count;
@@ -193,157 +204,86 @@ export function start(info: any): number {
       }
     }
 
-    /** Asks for the response topics not granted nor asked yet (at start, and after a subscription failed). The
-     * client's callbacks are the agent, bound to what they answer: a closure made here would keep this call's
-     * scope (its nested functions included) until the answer. */
-    function subscribe(): void {
-      var which;
-      for (which = Topic.ACCEPTED; which <= Topic.REJECTED; which++) {
-        if (!((state[Num.GRANTED] | state[Num.ASKED]) & which)) {
-          state[Num.ASKED] |= which;
-          try {
-            client.subscribe(topic + (which === Topic.ACCEPTED ? "/accepted" : "/rejected"), 1, agent.bind(null, Op.SUBSCRIBED, which));
-          } catch (x) {
-            agent(Op.SUBSCRIBED, which, x);
-          }
-        }
-      }
-    }
-
-    /** Writes the report and publishes it; remembers what it carried (subtracted once it is acknowledged). */
-    function publish(): void {
-      var id = nextId(),
-        doc: any,
-        k;
-
-      /** The next report id, reserved in Storage ahead of use. */
-      function nextId(): number {
-        var now = Math.floor((typeof getTime === "function" ? getTime() : Date.now() / 1000) * 1000),
-          next;
-        if (reservedId < 0) {
-          try {
-            lastId = Math.max(lastId, +(require("Storage").read("defender.rid") as any) || 0);
-          } catch (x) {
-            // no Storage (plain Node): ids still increase while the module lives
-          }
-          reservedId = lastId;
-        }
-        next = lastId = now > Limit.CLOCK_SET && now > lastId ? now : lastId + 1;
-        if (next > reservedId) {
-          reservedId = next + (next === now ? Limit.IDS_RESERVED_CLOCK : Limit.IDS_RESERVED_COUNTING);
-          try {
-            require("Storage").write("defender.rid", "" + reservedId);
-          } catch (x) {
-            // no Storage, or a full one: the ids still increase until the next reboot
-          }
-        }
-        return next;
-      }
-
-      // what this report carries; the agent subtracts it from the counters at the report's PUBACK (not here: a
-      // report whose publish fails leaves its counts to the next one)
-      for (k = 0; k < 4; k++) state[Num.CARRIED + k] = metricsFlags & Flag.NET_STATS ? NS[k] : 0;
-      state[Num.CARRIED_OVF] = S[At.OVF];
-      doc = writeReport(size, state[Num.JSON], state[Num.LONG_TAGS], metricsFlags, id, custom, state);
-      if (typeof doc === "number") {
-        return emit(
-          Event.REPORT_FAILED,
-          id,
-          doc === Err.SPACE ? Code.NO_MEMORY : doc === Err.CUSTOM ? Code.INVALID_INPUT : Code.INTERNAL_FAILURE,
-          doc === Err.CUSTOM ? badMetric : 0,
-        );
-      }
-      if (state[Num.DROPPED]) emit(Event.REPORT_TRUNCATED, id, state[Num.DROPPED], 0);
-      if (state[Num.OVERFLOWED]) emit(Event.SLOTS_OVERFLOWED, id, state[Num.OVERFLOWED], 0);
-      state[Num.IN_FLIGHT] = state[Num.AWAITED + state[Num.NEXT_AWAITED]] = id;
-      state[Num.NEXT_AWAITED] = (state[Num.NEXT_AWAITED] + 1) % Num.AWAITED_COUNT;
-      state[Num.PUBLISHING] = 1;
-      try {
-        // bytes as a string on Espruino; Node's clients would write a string as UTF-8
-        client.publish(topic, typeof E === "undefined" ? Buffer.from(doc, "latin1") : doc, 1, agent.bind(null, Op.PUBLISHED));
-      } catch (x) {
-        agent(Op.PUBLISHED, x);
-      }
-    }
-
-    /** A response on topic/accepted or topic/rejected, matched by report id. */
-    function respond(message: any): void {
-      var name = message.topic,
-        verdict = name === topic + "/accepted" ? Event.METRICS_ACCEPTED : name === topic + "/rejected" ? Event.METRICS_REJECTED : 0,
-        body: any = 0,
-        id = 0,
-        details: any,
-        k;
-
-      /** The service's response map from CBOR: maps, arrays, strings, integers, true, false, null; a float (a
-       * timestamp sent as one) decodes to null, a tag to its value. Throws on bad input. Without recursion: a
-       * recursive closure made per call leaks on Espruino 2v29 (README, "Memory on Espruino"). */
-      function decodeCbor(text: string): any {
-        var at = 0,
-          open: any[] = [], // containers being filled: [container, items left, is a map, its pending key]
-          inner: any,
-          head,
-          major,
-          size,
-          n,
-          value: any,
-          result: any;
-        for (;;) {
-          head = text.charCodeAt(at++);
-          major = head >> 5;
-          size = head & 31;
-          if (size > 27 || head !== head) throw 0;
-          if (size > 23) for (n = 1 << (size - 24), size = 0; n--; ) size = size * 256 + text.charCodeAt(at++);
-          if (major === 6) continue; // a tag: its value follows
-          if (major < 2) value = major ? -1 - size : size;
-          else if (major < 4) {
-            value = text.substr(at, size);
-            at += size;
-          } else if (major < 6) value = major < 5 ? [] : {};
-          else value = size === 20 ? false : size === 21 ? true : null;
-          inner = open[open.length - 1];
-          if (!inner) result = value;
-          else if (!inner[2]) inner[0].push(value);
-          else if (inner[1] % 2 === 0) inner[3] = value; // a map's key
-          else inner[0][inner[3]] = value;
-          if (inner) inner[1]--;
-          if ((major === 4 || major === 5) && size) open.push([value, major === 5 ? 2 * size : size, major === 5, 0]);
-          while (open.length && !open[open.length - 1][1]) open.pop();
-          if (!open.length) return result;
-        }
-      }
-
-      if (!verdict) return;
-      try {
-        body = state[Num.JSON] ? JSON.parse(message.message) : decodeCbor(message.message);
-        id = body.reportId;
-      } catch (x) {
-        body = 0;
-      }
-      for (k = Num.AWAITED; k < Num.AWAITED + Num.AWAITED_COUNT; k++) {
-        if (id && state[k] === id) {
-          state[k] = 0;
-          details = body.statusDetails || {};
-          return verdict === Event.METRICS_ACCEPTED
-            ? emit(verdict, id, 0, 0)
-            : emit(verdict, id, details.ErrorCode, details.ErrorMessage);
-        }
-      }
-      emit(Event.UNEXPECTED_RESPONSE, +id || 0, 0, body ? body.status : "undecodable");
-    }
-
     try {
       if (running !== agent) return Code.NOT_STARTED; // a callback of an earlier run
-      if (op === undefined) {
-        // "connected": the topics whose subscription failed are asked again
-        state[Num.LINK_UP] = 1;
-        return subscribe();
-      }
       if (typeof op === "string") {
         state[Num.LINK_UP] = 0; // "disconnected"
         return;
       }
-      if (typeof op === "object") return respond(op); // "message"
+      if (typeof op === "object") {
+        // "message": a response on topic/accepted or topic/rejected, matched by report id. A function made in
+        // this branch, not declared above: a declared one would be made at every call, a report's included.
+        return (function (message: any): void {
+          var name = message.topic,
+            verdict = name === topic + "/accepted" ? Event.METRICS_ACCEPTED : name === topic + "/rejected" ? Event.METRICS_REJECTED : 0,
+            body: any,
+            id = 0,
+            status: any = "undecodable",
+            code: any,
+            text: any,
+            k;
+
+          /** The service's response map from CBOR: maps, arrays, strings, integers, true, false, null; a float (a
+           * timestamp sent as one) decodes to null, a tag to its value. Throws on bad input. Without recursion: a
+           * recursive closure made per call leaks on Espruino 2v29 (README, "Memory on Espruino"). */
+          function decodeCbor(text: string): any {
+            var at = 0,
+              open: any[] = [], // containers being filled: [container, items left, is a map, its pending key]
+              inner: any,
+              head,
+              major,
+              size,
+              n,
+              value: any,
+              result: any;
+            for (;;) {
+              head = text.charCodeAt(at++);
+              major = head >> 5;
+              size = head & 31;
+              if (size > 27 || head !== head) throw 0;
+              if (size > 23) for (n = 1 << (size - 24), size = 0; n--; ) size = size * 256 + text.charCodeAt(at++);
+              if (major === 6) continue; // a tag: its value follows
+              if (major < 2) value = major ? -1 - size : size;
+              else if (major < 4) {
+                value = text.substr(at, size);
+                at += size;
+              } else if (major < 6) value = major < 5 ? [] : {};
+              else value = size === 20 ? false : size === 21 ? true : null;
+              inner = open[open.length - 1];
+              if (!inner) result = value;
+              else if (!inner[2]) inner[0].push(value);
+              else if (inner[1] % 2 === 0) inner[3] = value; // a map's key
+              else inner[0][inner[3]] = value;
+              if (inner) inner[1]--;
+              if ((major === 4 || major === 5) && size) open.push([value, major === 5 ? 2 * size : size, major === 5, 0]);
+              while (open.length && !open[open.length - 1][1]) open.pop();
+              if (!open.length) return result;
+            }
+          }
+
+          if (!verdict) return;
+          try {
+            body = state[Num.JSON] ? JSON.parse(message.message) : decodeCbor(message.message);
+            // what the events need, taken before one is emitted: the decoded response is let go first
+            id = body.reportId;
+            status = body.status;
+            body = body.statusDetails || {};
+            code = body.ErrorCode;
+            text = body.ErrorMessage;
+          } catch (x) {
+            // undecodable
+          }
+          body = message = 0;
+          for (k = Num.AWAITED; k < Num.AWAITED + Num.AWAITED_COUNT; k++) {
+            if (id && state[k] === (id | 0)) {
+              state[k] = 0;
+              return verdict === Event.METRICS_ACCEPTED ? emit(verdict, id, 0, 0) : emit(verdict, id, code, text);
+            }
+          }
+          emit(Event.UNEXPECTED_RESPONSE, +id || 0, 0, status);
+    
+        })(op);
+      }
       if (op === Op.STOP) {
         running = null;
         if (state[Num.TIMER]) clearInterval(state[Num.TIMER]);
@@ -363,11 +303,11 @@ export function start(info: any): number {
         return Code.SUCCESS;
       }
       if (op === Op.PUBLISHED) {
-        // the next report may be written; on success what the report carried has been reported, on failure it stays
-        // for the next report
+        // the next report may be written; on success what the report carried has been reported, on failure it
+        // stays for the next report
         state[Num.PUBLISHING] = 0;
-        if (arg) return emit(Event.PUBLISH_FAILED, state[Num.IN_FLIGHT], Code.MQTT_FAILURE, arg);
-        for (i = 0; i < 4; i++) NS[i] -= state[Num.CARRIED + i];
+        if (arg) return emit(Event.PUBLISH_FAILED, lastId, Code.MQTT_FAILURE, arg);
+        for (i = 0; i < 4; i++) NS[i] -= carried[i];
         S[At.OVF] -= state[Num.CARRIED_OVF];
         return;
       }
@@ -380,17 +320,72 @@ export function start(info: any): number {
         if (state[Num.PUBLISHING]) return Code.BUSY;
         state[Num.DUE] = 1;
       } else {
-        // the interval (and start): a new period takes effect here, at the next iteration
-        if (state[Num.TIMER_PERIOD] !== period) {
-          if (state[Num.TIMER]) clearInterval(state[Num.TIMER]);
-          state[Num.TIMER] = (setInterval as Every)(agent, (state[Num.TIMER_PERIOD] = period) * 1000, Op.TICK);
+        if (op === Op.TICK) {
+          // a new period takes effect here, at the next iteration
+          if (state[Num.TIMER_MS] !== ((period * 1000) | 0)) {
+            if (state[Num.TIMER]) clearInterval(state[Num.TIMER]);
+            state[Num.TIMER] = (setInterval as Every)(agent, (state[Num.TIMER_MS] = period * 1000), Op.TICK);
+          }
+          state[Num.DUE] = state[Num.LINK_UP]; // down: this tick is skipped; after the reconnect the next tick reports
+        } else state[Num.LINK_UP] = 1; // "connected"
+        // the response topics not granted nor asked yet. The client's callbacks are the agent, bound to what
+        // they answer: a closure made here would keep this call's scope until the answer.
+        for (which = Topic.ACCEPTED; which <= Topic.REJECTED; which++) {
+          if (!((state[Num.GRANTED] | state[Num.ASKED]) & which)) {
+            state[Num.ASKED] |= which;
+            try {
+              client.subscribe(topic + (which === Topic.ACCEPTED ? "/accepted" : "/rejected"), 1, agent.bind(null, Op.SUBSCRIBED, which));
+            } catch (x) {
+              agent(Op.SUBSCRIBED, which, x);
+            }
+          }
         }
-        state[Num.DUE] = state[Num.LINK_UP]; // down: this tick is skipped; after the reconnect the next tick reports
-        subscribe();
+        if (op !== Op.TICK) return; // "connected": the topics whose subscription failed are asked again
       }
-      if (state[Num.DUE] && !state[Num.PUBLISHING] && state[Num.GRANTED] === Topic.BOTH) {
-        state[Num.DUE] = 0;
-        publish();
+      if (!state[Num.DUE] || state[Num.PUBLISHING] || state[Num.GRANTED] !== Topic.BOTH) return Code.SUCCESS;
+      // Publish a report: its id, reserved in Storage ahead of use
+      state[Num.DUE] = 0;
+      now = Math.floor((typeof getTime === "function" ? getTime() : Date.now() / 1000) * 1000);
+      if (reservedId < 0) {
+        try {
+          lastId = Math.max(lastId, +(require("Storage").read("defender.rid") as any) || 0);
+        } catch (x) {
+          // no Storage (plain Node): ids still increase while the module lives
+        }
+        reservedId = lastId;
+      }
+      id = lastId = now > Limit.CLOCK_SET && now > lastId ? now : lastId + 1;
+      if (id > reservedId) {
+        reservedId = id + (id === now ? Limit.IDS_RESERVED_CLOCK : Limit.IDS_RESERVED_COUNTING);
+        try {
+          require("Storage").write("defender.rid", "" + reservedId);
+        } catch (x) {
+          // no Storage, or a full one: the ids still increase until the next reboot
+        }
+      }
+      // what this report carries; subtracted from the counters at the report's PUBACK (not here: a report whose
+      // publish fails leaves its counts to the next one)
+      for (i = 0; i < 4; i++) carried[i] = metricsFlags & Flag.NET_STATS ? NS[i] : 0;
+      state[Num.CARRIED_OVF] = S[At.OVF];
+      doc = writeReport(state[Num.MAX_BYTES], state[Num.JSON], state[Num.LONG_TAGS], metricsFlags, id, custom, state);
+      if (typeof doc === "number") {
+        return emit(
+          Event.REPORT_FAILED,
+          id,
+          doc === Err.SPACE ? Code.NO_MEMORY : doc === Err.CUSTOM ? Code.INVALID_INPUT : Code.INTERNAL_FAILURE,
+          doc === Err.CUSTOM ? badMetric : 0,
+        );
+      }
+      if (state[Num.DROPPED]) emit(Event.REPORT_TRUNCATED, id, state[Num.DROPPED], 0);
+      if (state[Num.OVERFLOWED]) emit(Event.SLOTS_OVERFLOWED, id, state[Num.OVERFLOWED], 0);
+      state[Num.AWAITED + state[Num.NEXT_AWAITED]] = id;
+      state[Num.NEXT_AWAITED] = (state[Num.NEXT_AWAITED] + 1) % Num.AWAITED_COUNT;
+      state[Num.PUBLISHING] = 1;
+      try {
+        // bytes as a string on Espruino; Node's clients would write a string as UTF-8
+        client.publish(topic, typeof E === "undefined" ? Buffer.from(doc, "latin1") : doc, 1, agent.bind(null, Op.PUBLISHED));
+      } catch (x) {
+        agent(Op.PUBLISHED, x);
       }
     } catch (x) {
       // never throw out of a timer or a client callback, but say what went wrong
@@ -404,7 +399,7 @@ export function start(info: any): number {
   client.on("message", agent);
   agent(); // as "connected": subscribes
   // the interval starts now; the first tick reports
-  state[Num.TIMER] = (setInterval as Every)(agent, (state[Num.TIMER_PERIOD] = period) * 1000, Op.TICK);
+  state[Num.TIMER] = (setInterval as Every)(agent, (state[Num.TIMER_MS] = period * 1000), Op.TICK);
   return Code.SUCCESS;
 }
 

@@ -9,7 +9,9 @@
 //          too); [At.TP ..] and [At.UP ..] listening TCP and UDP ports: the exact total, then Ports.TABLE ports
 //          (0 free); from At.RING on, Slot.SIZE per slot: remote IPv4 address (a.b.c.d = a << 24 | b << 16 | ...,
 //          0 unknown), remote port << 16 | local port, ticket (0 free, > 0 established, < 0 connecting).
-//   NS     Float64Array: bytes in, bytes out, packets in, packets out (exact up to 2^53)
+//   NS     Array: bytes in, bytes out, packets in, packets out (exact up to 2^53). Not a Float64Array: four
+//          numbers in an Array cost 5 JsVars (one more for each past 2^31), a Float64Array 7, and the first
+//          Float64Array made 16 more, for good.
 //   Neither exists until the first track(), start() or report (setSlots): a module that is only loaded holds no
 //   state.
 //   setSlots(n)  1..255 slots (default 8); reallocates S, keeping live connections (compacted; any that no
@@ -62,7 +64,7 @@ export const enum Limits {
   MAX_SLOTS = 255,
 }
 
-export var S: Int32Array, NS: Float64Array;
+export var S: Int32Array, NS: number[];
 
 /** setSlots(n): parameters come from `arguments` (a named parameter costs a JsVar for as long as the function
  * exists). No argument: the default ring, unless one exists. */
@@ -74,7 +76,7 @@ export function setSlots(): void {
     from,
     to,
     k;
-  if (!NS) NS = new Float64Array(4);
+  if (!NS) NS = [0, 0, 0, 0];
   if (old && (old.length === length || wanted === void 0)) return;
   S = new Int32Array(length);
   if (old) {

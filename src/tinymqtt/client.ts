@@ -237,8 +237,9 @@ export function create(server: string, o?: any): any {
             else if (qos & ~1) return link(cb, "QoS " + qos + " not supported");
             else {
               h |= qos * Flag.QOS1;
-              // kept as it is (a QoS 1 message by reference until acknowledged): a string, Uint8Array, Buffer, ArrayBuffer
-              data = typeof data == "object" ? data || "" : "" + data;
+              // kept as it is (a QoS 1 message by reference until acknowledged): a string, Uint8Array, Buffer,
+              // ArrayBuffer; not "" + a string, which would be a copy on Espruino
+              if (typeof data != "string") data = typeof data == "object" ? data || "" : "" + data;
             }
             if (typeof m != "string" || !m || m.length > 65535 || (pub && /[+#]/.test(m)))
               return link(cb, "invalid topic " + m);
@@ -394,21 +395,26 @@ export function create(server: string, o?: any): any {
             x = h & Flag.QOS_MASK;
             n = id + 2 + x; // topic length, topic, packet id if QoS 1
             if (x > Flag.QOS1 || n > body.length) throw h; // QoS 2 is never granted: we subscribe with at most 1
-            link(c, "message", { topic: body.substr(2, id), message: body.slice(n) });
+            k = x && body.substr(n - 2, 2); // its packet id, for the PUBACK
+            // the message replaces the packet it came in (let go while the listeners run)
+            body = { topic: body.substr(2, id), message: body.slice(n) };
+            link(c, "message", body);
             // not if a listener disconnected (and maybe connected again): never on a closed or a new connection
-            if (x && s === sock) link(Type.PUBACK << 4, body.substr(n - 2, 2));
+            if (x && s === sock) link(Type.PUBACK << 4, k);
           } else if ((x = pending[id]) && x[Field.HEAD] >> 4 == type - 1) {
             // PUBACK, SUBACK, UNSUBACK: each acknowledges its own packet type (a PINGRESP has no body: its id
             // reads as 0, which no entry has)
             delete pending[id];
             k = x[Field.TOPIC];
             cb = x[Field.CB];
+            // the entry, and a message it held, are let go before the callback runs (a SUBACK keeps the qos asked)
+            x = type == Type.SUBACK && x[Field.DATA];
             if (type == Type.SUBACK) {
               if ((n = body.charCodeAt(2)) & 128) {
                 delete subs[k];
                 link(cb, "subscription refused: " + k);
               } else {
-                subs[k] = x[Field.DATA];
+                subs[k] = x;
                 link(cb, undefined, n);
               }
             } else {
