@@ -15,7 +15,7 @@
 // is held between reports, and the client keeps the string only until the PUBACK. While that publish is in flight
 // (until its callback) no other report is written. A tick while the client is down, or busy, is skipped: after a
 // reconnect the next tick reports, never a burst. Responses are matched by report id against the last few
-// published ids. Events reuse one object: read it inside the callback, do not keep it.
+// published ids. Each event is a new object (one kept for reuse would cost its JsVars between reports).
 // The two response topics are subscribed once, at start; a topic is subscribed again only after its subscription
 // failed (the client itself restores granted subscriptions after a reconnect).
 // Network counters and the slot-overflow count are deltas "since the last acknowledged report": what a report

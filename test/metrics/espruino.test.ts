@@ -60,6 +60,10 @@ var small = new Uint8Array(350);
 for (var k = 0; k < 2; k++) {
   var n = d.writeReport(small, k === 1, false, 0xffffffff, 7, custom, info);
   console.log("SMALL " + k + " " + n + " " + info[0] + " " + hex(small, n > 0 ? n : 0));
+  // the agent's way: a size, and the document back as a byte string
+  var doc = d.writeReport(350, k === 1, false, 0xffffffff, 7, custom, info), same = typeof doc === "string" && doc.length === n;
+  for (var i = 0; same && i < n; i++) same = doc.charCodeAt(i) === small[i];
+  console.log("SIZED " + k + " " + same + " " + info[0]);
 }
 console.log("TINY " + d.writeReport(new Uint8Array(20), false, false, 0xffffffff, 7, null, info));
 var bad = [5, "x", null, [1], { a: 5 }, { a: { number: "x" } }, function () { return 7; }, function () { throw new Error("boom"); }, true];
@@ -100,6 +104,7 @@ run('the same reports on Espruino as on Node, in every format, tag style and buf
   }
   t.true(node[4].dropped > 0 && node[5].dropped > 0, 'the small buffer drops entries');
   t.regex(r.out, /TINY -1/);
+  t.deepEqual([...r.out.matchAll(/^SIZED \d (\w+) (\d+)/gm)].map((m) => [m[1], Number(m[2])]), [['true', node[4].dropped], ['true', node[5].dropped]], 'a size instead of a buffer: the same bytes, as a string');
   const bad = (out: string) => [...out.matchAll(/^BAD \d+ -?\d+/gm)].map((m) => m[0]);
   t.is(bad(r.out).length, 9, r.out);
   t.deepEqual(bad(r.out), bad(nodeOut), 'malformed custom metrics: the same result (-3, or a report without them for null)');

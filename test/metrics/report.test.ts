@@ -218,11 +218,17 @@ for (const [name, d] of impls) {
         t.true(len > 0 && len <= size);
         t.true(info[0] > 0, 'truncation is reported');
         t.true(info[0] <= last || last === Infinity);
+        // a size instead of a buffer (what the agent gives): the same document, as a byte string
+        const sized = [0, 0];
+        t.is(d.writeReport(size, json, true, ALL, 5, custom, sized), Buffer.from(buf.subarray(0, len)).toString('latin1'));
+        t.deepEqual(sized, info);
         const doc = decode(t, buf.subarray(0, len), json, true);
         t.is(doc.metrics.tcp_connections.established_connections.total, 8);
         t.true(doc.metrics.tcp_connections.established_connections.connections.length < 8 || doc.custom_metrics.names[0].string_list.length < 50);
       }
       t.is(d.writeReport(new Uint8Array(20), json, true, ALL, 5, custom), -1);
+      t.is(d.writeReport(20, json, true, ALL, 5, custom), -1);
+      t.is(d.writeReport(NaN, json, true, ALL, 5, custom), -2, 'no size is bad input');
     }
     for (const s of socks) s.emit('close', false);
   });
