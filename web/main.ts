@@ -240,7 +240,7 @@ function chart(title: string, names: string[], points: Record<string, [number, n
     const m = new Map(points[n] ?? []);
     return times.map((t) => m.get(t) ?? null);
   };
-  const box = h('div', { class: 'chart', 'data-metric': names.join(' '), 'data-points': times.length }, h('h3', null, title));
+  const box = h('div', { class: 'chart', 'data-metric': names.join(' '), 'data-points': times.length, 'data-bands': bands.length }, h('h3', null, title));
   if (!times.length) {
     box.append(h('div', { class: 'empty' }, 'no data in this window'));
     return box;
@@ -261,7 +261,8 @@ function chart(title: string, names: string[], points: Record<string, [number, n
           for (const [s, e] of bands) {
             const x0 = u.valToPos(s / 1000, 'x', true);
             const x1 = u.valToPos(e / 1000, 'x', true);
-            ctx.fillRect(x0, u.bbox.top, Math.max(2, x1 - x0), u.bbox.height);
+            // at least 3 pixels: a violation that lasted one report on a day's axis still shows
+            ctx.fillRect(x0, u.bbox.top, Math.max(3, x1 - x0), u.bbox.height);
           }
           ctx.restore();
         },

@@ -88,6 +88,8 @@ test('fleet, thing, violations and profiles pages over the live service, in Chro
       t.true(Number(await page.locator(`.chart[data-metric="${metric}"]`).getAttribute('data-points')) >= 3, metric);
     }
     t.true((await drawn(page, '.chart[data-metric="aws:num-established-tcp-connections"]', [0, 115, 187])) > 20, 'a line drawn in the connections chart');
+    // the cleared violation: in the chart's data (the page's last load), then shaded on the time axis
+    await page.locator('.chart[data-metric="aws:num-established-tcp-connections"]:not([data-bands="0"])').waitFor({ timeout: 15_000 });
     t.true((await drawn(page, '.chart[data-metric="aws:num-established-tcp-connections"]', [209, 50, 18], 20)) > 20, 'the cleared violation shaded on the time axis');
     const remotes = await page.locator('#connections tbody tr').allInnerTexts();
     t.true(remotes.length >= 1 && remotes.some((r) => r.includes(`127.0.0.1:${echo.port}`)), remotes.join('\n'));
