@@ -239,7 +239,7 @@ export function create(server: string, o?: any): any {
               h |= qos * Flag.QOS1;
               // kept as it is (a QoS 1 message by reference until acknowledged): a string, Uint8Array, Buffer,
               // ArrayBuffer; not "" + a string, which would be a copy on Espruino
-              if (typeof data != "string") data = typeof data == "object" ? data || "" : "" + data;
+              data = typeof data == "string" || typeof data == "object" ? data || "" : "" + data;
             }
             if (typeof m != "string" || !m || m.length > 65535 || (pub && /[+#]/.test(m)))
               return link(cb, "invalid topic " + m);
@@ -353,7 +353,8 @@ export function create(server: string, o?: any): any {
         while (s === sock) {
           h = buf.charCodeAt(0);
           // the remaining length; a fifth length byte, or a packet over max_packet, ends the connection as soon
-          // as its header is here (charCodeAt past the end is NaN, which ends the loop)
+          // as its header is here (charCodeAt past the end is NaN, which ends the loop: a length not all here yet
+          // is a lower bound, and n > buf.length below)
           n = 0;
           i = 1;
           do {
@@ -361,7 +362,6 @@ export function create(server: string, o?: any): any {
             x = buf.charCodeAt(i);
             n += (x & 127) << (7 * i++ - 7);
           } while (x & 128);
-          if (i > buf.length) return; // the length is not all here yet
           if ((n += i) > (o.max_packet || Default.MAX_PACKET)) throw "over max_packet";
           if (n > buf.length) return;
           body = buf.slice(i, n);
@@ -372,7 +372,8 @@ export function create(server: string, o?: any): any {
           if ((type != Type.PUBLISH && (h & 15 || (LENGTHS[type] as any) != body.length)) || (type == Type.CONNACK) != (state == State.CONNECTING))
             throw h;
           if (type == Type.CONNACK) {
-            if ((n = body.charCodeAt(1))) {
+            // (its two bytes, read as the id: the flags, then the return code)
+            if ((n = id & 255)) {
               k =
                 "connection refused: " +
                 (",unacceptable protocol version,identifier rejected,server unavailable,bad user name or password,not authorized".split(",")[n] ||
@@ -383,7 +384,7 @@ export function create(server: string, o?: any): any {
             // what waited goes again (or fails, sent too often already)
             link(Op.RESEND, 1);
             // a session the server kept has the subscriptions; otherwise restore those without a SUBSCRIBE waiting
-            if (!(body.charCodeAt(0) & 1))
+            if (!(id & 256))
               for (k in subs) {
                 x = 0;
                 for (i in pending) if (pending[i][Field.HEAD] == Head.SUBSCRIBE && pending[i][Field.TOPIC] == k) x = 1;
@@ -395,12 +396,9 @@ export function create(server: string, o?: any): any {
             x = h & Flag.QOS_MASK;
             n = id + 2 + x; // topic length, topic, packet id if QoS 1
             if (x > Flag.QOS1 || n > body.length) throw h; // QoS 2 is never granted: we subscribe with at most 1
-            k = x && body.substr(n - 2, 2); // its packet id, for the PUBACK
-            // the message replaces the packet it came in (let go while the listeners run)
-            body = { topic: body.substr(2, id), message: body.slice(n) };
-            link(c, "message", body);
+            link(c, "message", { topic: body.substr(2, id), message: body.slice(n) });
             // not if a listener disconnected (and maybe connected again): never on a closed or a new connection
-            if (x && s === sock) link(Type.PUBACK << 4, k);
+            if (x && s === sock) link(Type.PUBACK << 4, body.substr(n - 2, 2));
           } else if ((x = pending[id]) && x[Field.HEAD] >> 4 == type - 1) {
             // PUBACK, SUBACK, UNSUBACK: each acknowledges its own packet type (a PINGRESP has no body: its id
             // reads as 0, which no entry has)
@@ -418,7 +416,12 @@ export function create(server: string, o?: any): any {
                 link(cb, undefined, n);
               }
             } else {
-              link(cb);
+              // called from here, not through link(cb): link's frame would count at the peak of every report
+              try {
+                if (cb) cb.call(c);
+              } catch (e) {
+                link(c, "error", e);
+              }
               if (type == Type.PUBACK) link(c, "published");
             }
           }
