@@ -29,9 +29,9 @@
 // nested in one that has not run costs nothing, and so does a local variable of a call that has returned. So the
 // running agent is one closure, made by start() and dropped by stop(): the interval, the client's three events,
 // stop() and report() all call it (Op below). What it does per call (write a report, decode a response, ...) is
-// nested in it and made only while that call runs. Its numbers live in one Float64Array (Num), not in variables
-// of start()'s scope, each of which the closure would keep; an event object is made per event. What outlives a
-// run (period, metrics flags, report ids) is module-level.
+// written in line in it and exists only while that call runs. Its numbers live in one Int32Array (Num), not in
+// variables of start()'s scope, each of which the closure would keep; an event object is made per event. What
+// outlives a run (period, metrics flags, report ids) is module-level.
 import { setSlots, S, NS, At } from "./ring";
 import { writeReport, badMetric, Err, Flag } from "./report";
 

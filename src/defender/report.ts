@@ -95,15 +95,26 @@ const enum Number2 {
   TWO_53 = 9007199254740992,
 }
 
+/** Into a buffer: the length, or an error < 0. */
 export function writeReport(
-  buf: Uint8Array | number,
+  buf: Uint8Array,
   json: any,
   longTags: any,
   flags: number,
   reportId: number,
   customMetrics: any,
   info?: { [i: number]: number },
-): number | string;
+): number;
+/** Of at most `size` bytes: the document as a byte string, or an error < 0. */
+export function writeReport(
+  size: number,
+  json: any,
+  longTags: any,
+  flags: number,
+  reportId: number,
+  customMetrics: any,
+  info?: { [i: number]: number },
+): string | number;
 // Parameters from `arguments` (a named parameter costs a JsVar for as long as the function exists); the nested
 // helpers (made per report) take named ones: Espruino 2v29 would give them this function's `arguments`.
 export function writeReport(): number | string {
