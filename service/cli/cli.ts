@@ -7,9 +7,11 @@
 //   npm run defender -- profile load FILE...                    check and put into the store (a running service picks them up)
 //   npm run defender -- profile list | profile delete NAME
 //   npm run defender -- serve --broker URL [--client-id ID] [--share-group GROUP [--share-prefix P]] [--profile FILE]...
+//                        [--ca FILE --cert FILE --key FILE [--alert-cert FILE --alert-key FILE]]
 //                                                               a collector on an external broker, Detect on the store
 //
 // Options: --store PATH|postgres://... (default $DEFENDER_STORE or defender.db), --json (machine-readable output).
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadProfile, ProfileError } from '../detect/profile.ts';
 import { openStore, type Store } from '../store/store.ts';
@@ -25,11 +27,29 @@ const USAGE = `usage: defender [--store PATH|postgres://URL] [--json] COMMAND
   profile load FILE...                     check them and put them into the store
   profile list                             the profiles in the store
   profile delete NAME                      remove one
-  serve --broker mqtt://HOST:PORT [--client-id ID] [--share-group GROUP [--share-prefix PREFIX]]
+  serve --broker mqtt[s]://HOST:PORT [--client-id ID] [--share-group GROUP [--share-prefix PREFIX]]
         [--profile FILE]... [--min-period S]
+        [--ca FILE --cert FILE --key FILE [--alert-cert FILE --alert-key FILE]]
                                            a collector on the broker, Detect on the store, until SIGINT/SIGTERM;
                                            collectors of one share group (each with its own --client-id and the
-                                           same --store) take turns at the reports`;
+                                           same --store) take turns at the reports. An mqtts:// broker needs the
+                                           fleet CA and the collector's certificate and key (PEM); Detect publishes
+                                           its alerts with a certificate of its own (--alert-cert, --alert-key:
+                                           CN defender-detect in the shipped mosquitto ACL), else logs them only`;
+
+/** What is wrong with serve's options, or undefined: a broker, a client id in a share group, and TLS files that
+ * go together and exist (a missing one said here, not as a stack trace from the MQTT client). */
+function serveProblem(o: Record<string, unknown>): string | undefined {
+  if (!o.broker) return 'serve needs --broker';
+  if (o['share-group'] !== undefined && !o['client-id']) return "serve: with --share-group a --client-id of this collector's own";
+  const files = ['ca', 'cert', 'key', 'alert-cert', 'alert-key'].filter((k) => o[k] !== undefined);
+  const secure = String(o.broker).startsWith('mqtts://');
+  if (secure && !['ca', 'cert', 'key'].every((k) => files.includes(k))) return 'serve: an mqtts:// broker needs --ca, --cert and --key';
+  if (!secure && files.length) return 'serve: --ca, --cert, --key, --alert-cert and --alert-key go with an mqtts:// broker';
+  if (files.includes('alert-cert') !== files.includes('alert-key')) return 'serve: --alert-cert and --alert-key go together';
+  for (const k of files) if (!existsSync(String(o[k]))) return `serve: --${k} ${String(o[k])}: no such file`;
+  return undefined;
+}
 
 export interface Io {
   out: (line: string) => void;
@@ -73,6 +93,11 @@ export async function main(argv: string[], io: Io = { out: (l) => console.log(l)
         'client-id': { type: 'string' },
         'share-group': { type: 'string' },
         'share-prefix': { type: 'string' },
+        ca: { type: 'string' },
+        cert: { type: 'string' },
+        key: { type: 'string' },
+        'alert-cert': { type: 'string' },
+        'alert-key': { type: 'string' },
         profile: { type: 'string', multiple: true },
         'min-period': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
@@ -106,8 +131,9 @@ export async function main(argv: string[], io: Io = { out: (l) => console.log(l)
     return bad ? 1 : 0;
   }
 
-  if (cmd === 'serve' && (!o.broker || (o['share-group'] !== undefined && !o['client-id']))) {
-    return (io.err(`serve needs --broker, and with --share-group a --client-id of this collector's own\n${USAGE}`), 2);
+  if (cmd === 'serve') {
+    const problem = serveProblem(o);
+    if (problem) return (io.err(`${problem}\n${USAGE}`), 2);
   }
   let store: Store;
   try {
@@ -120,8 +146,10 @@ export async function main(argv: string[], io: Io = { out: (l) => console.log(l)
     switch (cmd) {
       case 'serve': {
         const minPeriod = o['min-period'] === undefined ? undefined : Number(o['min-period']);
+        const tls = o.ca !== undefined;
         const svc = await startService({
           broker: o.broker,
+          brokerTls: tls ? { caFile: o.ca!, certFile: o.cert!, keyFile: o.key! } : undefined,
           clientId: o['client-id'],
           shareGroup: o['share-group'],
           sharePrefix: o['share-prefix'],
@@ -130,7 +158,11 @@ export async function main(argv: string[], io: Io = { out: (l) => console.log(l)
           minPeriod,
           log: io.out,
         });
-        const detect = await attachDetect(svc, { store, profiles: o.profile, log: io.out });
+        const alertTls = o['alert-cert'] !== undefined ? { caFile: o.ca!, certFile: o['alert-cert']!, keyFile: o['alert-key']! } : undefined;
+        // under TLS without an identity for the alert client, alerts go to the log only (a client without a
+        // certificate would not be admitted)
+        if (tls && !alertTls) io.out('alerts: in the log only (no --alert-cert: not published on the broker)');
+        const detect = await attachDetect(svc, { store, profiles: o.profile, log: io.out, alertTls, alerts: tls && !alertTls ? { topic: false } : undefined });
         io.out(`collecting on ${o.broker}${o['share-group'] === undefined ? '' : ` in share group ${o['share-group']}`}, store ${o.store}`);
         const signal = stop ?? signalled();
         await new Promise((r) => (signal.aborted ? r(undefined) : signal.addEventListener('abort', r, { once: true })));

@@ -11,6 +11,8 @@ import { echoServer, harness } from '../detect/helpers.ts';
 import mqtt from 'mqtt';
 import { mosquittoPath, startMosquitto } from '../helpers/mosquitto.ts';
 import { until } from '../helpers/until.ts';
+import { device, shortDoc } from '../service/helpers.ts';
+import { makeFleetPki, startFleetMosquitto } from '../service/fleet.ts';
 
 async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
@@ -145,4 +147,52 @@ test('profile validate names the invalid field and exits 1; profile load puts va
   t.deepEqual(answers, ['1 ACCEPTED', '2 ACCEPTED', '2 REJECTED', '3 ACCEPTED'], 'id 2 again, after a restart: rejected');
   const things = await run('--store', db, 'violations', '--all', '--json');
   t.like(JSON.parse(things.out), [{ thing: 'cli-serve-dev', behavior: 'load', lastValue: 1 }]);
+});
+
+(mosquittoPath ? test : test.skip)(`serve on the shipped mosquitto under mutual TLS: reports answered, and alerts published with Detect's own certificate${mosquittoPath ? '' : ' (skipped: mosquitto is not installed)'}`, async (t) => {
+  const p = await makeFleetPki(['thing-a', 'thing-b', 'defender-operator', 'defender-detect']);
+  const id = p.client('defender-service');
+  const alert = p.client('defender-detect');
+  const refused = async (why: RegExp, ...argv: string[]) => {
+    const r = await run('serve', ...argv);
+    t.is(r.code, 2, argv.join(' '));
+    t.regex(r.err, why);
+  };
+  await refused(/needs --ca, --cert and --key/, '--broker', 'mqtts://127.0.0.1:1', '--ca', id.caFile);
+  await refused(/go with an mqtts:\/\/ broker/, '--broker', 'mqtt://127.0.0.1:1', '--ca', id.caFile, '--cert', id.certFile, '--key', id.keyFile);
+  await refused(/--alert-cert and --alert-key go together/, '--broker', 'mqtts://127.0.0.1:1', '--ca', id.caFile, '--cert', id.certFile, '--key', id.keyFile, '--alert-cert', alert.certFile);
+  await refused(/--key \/nowhere\/k\.pem: no such file/, '--broker', 'mqtts://127.0.0.1:1', '--ca', id.caFile, '--cert', id.certFile, '--key', '/nowhere/k.pem');
+
+  const m = await startFleetMosquitto(p);
+  t.teardown(() => m.stop());
+  const db = join(mkdtempSync(join(tmpdir(), 'cli-')), 'd.db');
+  const profile = join(mkdtempSync(join(tmpdir(), 'cli-')), 'p.json');
+  writeFileSync(profile, JSON.stringify({ securityProfileName: 'tls', behaviors: [{ name: 'No-connections', metric: 'aws:num-established-tcp-connections', criteria: { comparisonOperator: 'less-than', value: { count: 1 } } }] }));
+  const operator = await mqtt.connectAsync(m.url, { clientId: 'defender-operator', reconnectPeriod: 0, ...p.tls('defender-operator') }, false);
+  t.teardown(() => operator.endAsync(true));
+  const alerts: any[] = [];
+  operator.on('message', (_, payload) => alerts.push(JSON.parse(payload.toString())));
+  await operator.subscribeAsync('defender/alerts/#', { qos: 1 });
+
+  const serve = async (thing: string, ...alertFiles: string[]) => {
+    const stop = new AbortController();
+    const lines: string[] = [];
+    const argv = ['--store', db, 'serve', '--broker', m.url, '--ca', id.caFile, '--cert', id.certFile, '--key', id.keyFile, ...alertFiles, '--profile', profile, '--min-period', '0'];
+    const code = main(argv, { out: (l) => lines.push(l), err: (l) => lines.push(l) }, stop.signal);
+    await until(() => lines.some((l) => l.startsWith('collecting on ')), 10_000, () => lines.join('\n') + m.log());
+    const dev = await device(m.url, thing, 'json', p.tls(thing));
+    t.is((await dev.send(shortDoc(1))).status, 'accepted');
+    await until(() => lines.some((l) => l.includes(thing) && /in-alarm|VIOLATION/.test(l)), 10_000, () => lines.join('\n'));
+    await dev.close();
+    return { lines, stop: async () => (stop.abort(), t.is(await code, 0)) };
+  };
+  // without an identity of its own for the alert client: alerts in the log only, reports still answered
+  const logged = await serve('thing-b');
+  t.true(logged.lines.includes('alerts: in the log only (no --alert-cert: not published on the broker)'), logged.lines.join('\n'));
+  await logged.stop();
+  // with one: published on the broker, where the operator reads them
+  const published = await serve('thing-a', '--alert-cert', alert.certFile, '--alert-key', alert.keyFile);
+  await until(() => alerts.length > 0, 10_000, () => published.lines.join('\n') + m.log());
+  await published.stop();
+  t.deepEqual(alerts.map((a) => [a.thingName, a.violationEventType]), [['thing-a', 'in-alarm']]);
 });
