@@ -161,8 +161,9 @@ export async function main(argv: string[], io: Io = { out: (l) => console.log(l)
         const alertTls = o['alert-cert'] !== undefined ? { caFile: o.ca!, certFile: o['alert-cert']!, keyFile: o['alert-key']! } : undefined;
         // under TLS without an identity for the alert client, alerts go to the log only (a client without a
         // certificate would not be admitted)
-        if (tls && !alertTls) io.out('alerts: in the log only (no --alert-cert: not published on the broker)');
-        const detect = await attachDetect(svc, { store, profiles: o.profile, log: io.out, alertTls, alerts: tls && !alertTls ? { topic: false } : undefined });
+        const logOnly = tls && !alertTls;
+        if (logOnly) io.out('alerts: in the log only (no --alert-cert: not published on the broker)');
+        const detect = await attachDetect(svc, { store, profiles: o.profile, log: io.out, alertTls, alerts: logOnly ? { topic: false } : undefined });
         io.out(`collecting on ${o.broker}${o['share-group'] === undefined ? '' : ` in share group ${o['share-group']}`}, store ${o.store}`);
         const signal = stop ?? signalled();
         await new Promise((r) => (signal.aborted ? r(undefined) : signal.addEventListener('abort', r, { once: true })));

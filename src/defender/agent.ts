@@ -281,7 +281,6 @@ export function start(info: any): number {
             }
           }
           emit(Event.UNEXPECTED_RESPONSE, +id || 0, 0, status);
-    
         })(op);
       }
       if (op === Op.STOP) {

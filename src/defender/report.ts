@@ -95,26 +95,13 @@ const enum Number2 {
   TWO_53 = 9007199254740992,
 }
 
+/** What writeReport takes after its buffer or size. */
+type ReportOptions = [json: any, longTags: any, flags: number, reportId: number, customMetrics: any, info?: { [i: number]: number }];
+
 /** Into a buffer: the length, or an error < 0. */
-export function writeReport(
-  buf: Uint8Array,
-  json: any,
-  longTags: any,
-  flags: number,
-  reportId: number,
-  customMetrics: any,
-  info?: { [i: number]: number },
-): number;
+export function writeReport(buf: Uint8Array, ...options: ReportOptions): number;
 /** Of at most `size` bytes: the document as a byte string, or an error < 0. */
-export function writeReport(
-  size: number,
-  json: any,
-  longTags: any,
-  flags: number,
-  reportId: number,
-  customMetrics: any,
-  info?: { [i: number]: number },
-): string | number;
+export function writeReport(size: number, ...options: ReportOptions): string | number;
 // Parameters from `arguments` (a named parameter costs a JsVar for as long as the function exists); the nested
 // helpers (made per report) take named ones: Espruino 2v29 would give them this function's `arguments`.
 export function writeReport(): number | string {
@@ -238,7 +225,7 @@ export function writeReport(): number | string {
     info[0] = dropped;
     info[1] = S[At.OVF];
   }
-  if (buf === room) return doc;
+  if (buf === room) return doc; // given a size, not a buffer
   // Espruino's set takes a string as its bytes; Node's would take it for an array of NaNs
   if (typeof E !== "undefined") buf.set(doc as any);
   else for (i = 0; i < doc.length; i++) buf[i] = doc.charCodeAt(i);
