@@ -54,6 +54,14 @@ const fixedOrder = [
   ['local_port', 'remote_addr'],
 ];
 
+/** Whether "total" sorts before "ports" (the keys of both port maps) in a tag style: canonical CBOR order, which
+ * the JSON writer follows too. The writer takes it from here rather than comparing the runs at every report. */
+export function totalFirst(long: boolean): number {
+  const pairs = new Map(tagNames().split(',').map((pair) => pair.split(' ') as [string, string]));
+  const [total, ports] = long ? ['total', 'ports'] : [pairs.get('total')!, pairs.get('ports')!];
+  return total.length < ports.length || (total.length === ports.length && total < ports) ? 1 : 0;
+}
+
 /** The runs of one format and tag style as one byte string, runs separated by NUL (no run holds one). */
 export function encodeRuns(json: boolean, long: boolean): string {
   const pairs = new Map(tagNames().split(',').map((pair) => pair.split(' ') as [string, string]));
@@ -112,6 +120,12 @@ export const enum Runs {
   CBOR_LONG = ${literal(encodeRuns(false, true))},
   JSON_SHORT = ${literal(encodeRuns(true, false))},
   JSON_LONG = ${literal(encodeRuns(true, true))},
+}
+
+/** 1 when "total" comes before "ports" in the port maps, per tag style. */
+export const enum TotalFirst {
+  SHORT = ${totalFirst(false)},
+  LONG = ${totalFirst(true)},
 }
 `;
 }

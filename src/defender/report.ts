@@ -40,7 +40,7 @@
 // Every list is capped at Limit.LIST (50) entries, as AWS's own agent does; `total` keeps the true count. A
 // custom list longer than that is refused (AWS refuses it).
 import { S, NS, At, Slot, Ports, setSlots } from "./ring";
-import { Run, Runs } from "./runs";
+import { Run, Runs, TotalFirst } from "./runs";
 import { byteStrings } from "../common/utf8";
 import { customMetricError, Limit } from "../common/spec";
 
@@ -115,6 +115,11 @@ export function writeReport(): number | string {
     names: any = null, // the custom metrics' names in canonical order (.values: the checked object); null: none
     doc = "",
     separator = json ? "," : "",
+    // what closes a map and a list, and the start of a map of n <= 4 entries (smallMap[n]): looked up, not a call
+    // of open() (a call reads the callee's source again)
+    endMap = json ? "}" : "",
+    endList = json ? "]" : "",
+    smallMap = json ? "{{{{{" : "\xa0\xa1\xa2\xa3\xa4",
     perList: number = Limit.LIST, // entries per list in this pass
     fits: number = Limit.LIST, // the largest perList known to fit (-1: none)
     tooBig: number = Limit.LIST + 1, // the smallest perList known not to fit (LIST + 1: first pass; -1: last pass)
@@ -125,6 +130,7 @@ export function writeReport(): number | string {
     total: string,
     list: string,
     count,
+    seen, // established slots seen
     slot,
     base,
     i;
@@ -151,13 +157,19 @@ export function writeReport(): number | string {
     );
   }
 
-  /** A CBOR head: major type and argument n (24 <= n <= 2^53) in the fewest bytes, big-endian (by division:
-   * Espruino's integers are 32-bit, larger ones doubles). */
+  /** A CBOR head: major type and argument n (24 <= n <= 2^53) in the fewest bytes, big-endian. The bytes come from
+   * 16-bit parts made by division (Espruino's integers are 32-bit, larger ones doubles: no shift on them), all
+   * in one call, not a loop: the interpreter reads a loop's body again at every turn. */
   function head(major: number, n: number): string {
     var size = n < 256 ? 1 : n < 65536 ? 2 : n < Number2.TWO_32 ? 4 : 8,
-      bytes = String.fromCharCode(major + (size < 2 ? Cbor.ONE_BYTE : size < 4 ? Cbor.TWO_BYTES : size < 8 ? Cbor.FOUR_BYTES : Cbor.EIGHT_BYTES));
-    while (size--) bytes += String.fromCharCode(Math.floor(n / Math.pow(256, size)) % 256);
-    return bytes;
+      high = Math.floor(n / Number2.TWO_32), // below 2^21
+      low = n % Number2.TWO_32,
+      upper = Math.floor(low / 65536),
+      lower = low % 65536;
+    return (
+      String.fromCharCode(major + (size < 2 ? Cbor.ONE_BYTE : size < 4 ? Cbor.TWO_BYTES : size < 8 ? Cbor.FOUR_BYTES : Cbor.EIGHT_BYTES)) +
+      String.fromCharCode(high >> 24, (high >> 16) & 255, (high >> 8) & 255, high & 255, upper >> 8, upper & 255, lower >> 8, lower & 255).substr(8 - size)
+    );
   }
 
   if (!(room >= 0) || !(reportId >= 0 && reportId <= Number2.TWO_53) || reportId % 1) return Err.INPUT;
@@ -166,9 +178,9 @@ export function writeReport(): number | string {
   if (!S) setSlots(); // a report before anything was tracked: the state exists, empty
   // the default style's runs are written here; the others are read only when asked for
   run = (json || arguments[2] ? otherRuns(json, arguments[2]) : Runs.CBOR_SHORT).split("\0");
-  // canonical order in the port maps: the shorter key first, then bytewise (the runs' keys carry their heads,
-  // which sort alike); tools/runs.ts checks the orders written as fixed here
-  totalFirst = run[Run.TOTAL].length < run[Run.PORTS].length || (run[Run.TOTAL].length === run[Run.PORTS].length && run[Run.TOTAL] < run[Run.PORTS]);
+  // canonical order in the port maps (the shorter key first, then bytewise), as tools/runs.ts found it for the
+  // tag style; it checks the orders written as fixed here
+  totalFirst = arguments[2] ? TotalFirst.LONG : TotalFirst.SHORT;
   // First try: write at once. Only a document that turns out too big costs more passes: the largest perList
   // that fits (the size grows with it), between fits and tooBig.
   for (;;) {
@@ -176,20 +188,21 @@ export function writeReport(): number | string {
     sections = [];
     if (flags & Flag.NET_STATS) {
       sections.push(
-        run[Run.BYTES_IN] + uint(NS[0]) + run[Run.BYTES_OUT] + uint(NS[1]) + run[Run.PACKETS_IN] + uint(NS[2]) + run[Run.PACKETS_OUT] + uint(NS[3]) + (json ? "}" : ""),
+        run[Run.BYTES_IN] + uint(NS[0]) + run[Run.BYTES_OUT] + uint(NS[1]) + run[Run.PACKETS_IN] + uint(NS[2]) + run[Run.PACKETS_OUT] + uint(NS[3]) + endMap,
       );
     }
     if (flags & (Flag.TCP_TOTAL | Flag.TCP_REMOTE)) {
       // {total, connections}: the established connections with a known address (a loop's body is read again at
-      // every turn: the entry is written by a function of its own)
+      // every turn: the entry is written by a function of its own, and the loop ends at the last established
+      // slot: slots are taken first free, and S[At.EST] counts every established connection, slotted or not)
       entries = [];
       count = 0;
-      if (flags & Flag.TCP_REMOTE && S[At.EST])
-        for (slot = At.RING; slot < S.length; slot += Slot.SIZE)
-          if (S[slot + Slot.TICKET] > 0 && S[slot] && count++ < Limit.LIST) entries.length < perList ? entries.push(connection(slot)) : dropped++;
+      if (flags & Flag.TCP_REMOTE)
+        for (slot = At.RING, seen = 0; seen < S[At.EST] && slot < S.length; slot += Slot.SIZE)
+          if (S[slot + Slot.TICKET] > 0 && ++seen && S[slot] && count++ < Limit.LIST) entries.length < perList ? entries.push(connection(slot)) : dropped++;
       total = flags & Flag.TCP_TOTAL ? run[Run.TOTAL] + uint(S[At.EST]) : "";
-      list = flags & Flag.TCP_REMOTE ? run[Run.CONNECTIONS] + open(Major.ARRAY, entries.length) + entries.join(separator) + (json ? "]" : "") : "";
-      sections.push(run[Run.TCP] + open(Major.MAP, total && list ? 2 : 1) + total + (total && list ? separator : "") + list + (json ? "}}" : ""));
+      list = flags & Flag.TCP_REMOTE ? run[Run.CONNECTIONS] + open(Major.ARRAY, entries.length) + entries.join(separator) + endList : "";
+      sections.push(run[Run.TCP] + smallMap[total && list ? 2 : 1] + total + (total && list ? separator : "") + list + endMap + endMap);
     }
     // {total, ports} of the TCP, then of the UDP port table (S[base]: the total, then the ports, 0 free); the
     // flags of the UDP table are those of the TCP one, shifted
@@ -198,18 +211,18 @@ export function writeReport(): number | string {
       entries = [];
       total = count & Flag.TCP_PORTS_TOTAL ? run[Run.TOTAL] + uint(S[base]) : "";
       if (count & Flag.TCP_PORTS && S[base])
-        for (slot = base + 1; slot <= base + Ports.TABLE; slot++) if (S[slot]) entries.length < perList ? entries.push(run[Run.PORT] + uint(S[slot]) + (json ? "}" : "")) : dropped++;
-      list = count & Flag.TCP_PORTS ? run[Run.PORTS] + open(Major.ARRAY, entries.length) + entries.join(separator) + (json ? "]" : "") : "";
+        for (slot = base + 1; slot <= base + Ports.TABLE; slot++) if (S[slot]) entries.length < perList ? entries.push(run[Run.PORT] + uint(S[slot]) + endMap) : dropped++;
+      list = count & Flag.TCP_PORTS ? run[Run.PORTS] + open(Major.ARRAY, entries.length) + entries.join(separator) + endList : "";
       sections.push(
         run[base < At.UP ? Run.TCP_PORTS : Run.UDP_PORTS] +
-          open(Major.MAP, total && list ? 2 : 1) +
+          smallMap[total && list ? 2 : 1] +
           (totalFirst ? total + (total && list ? separator : "") + list : list + (total && list ? separator : "") + total) +
-          (json ? "}" : ""),
+          endMap,
       );
     }
-    doc = open(Major.MAP, names ? 3 : 2) + run[Run.HEADER] + uint(reportId) + run[Run.METRICS] + open(Major.MAP, sections.length) + sections.join(separator) + (json ? "}" : "");
+    doc = smallMap[names ? 3 : 2] + run[Run.HEADER] + uint(reportId) + run[Run.METRICS] + smallMap[sections.length] + sections.join(separator) + endMap;
     if (names) {
-      doc += run[Run.CUSTOM] + open(Major.MAP, names.length) + custom(names, json, perList, run, head) + (json ? "}" : "");
+      doc += run[Run.CUSTOM] + open(Major.MAP, names.length) + custom(names, json, perList, run, head) + endMap;
       dropped += names.dropped;
     }
     if (json) doc += "}";

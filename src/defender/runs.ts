@@ -34,3 +34,9 @@ export const enum Runs {
   JSON_SHORT = "\"hed\":{\"v\":\"1.0\",\"rid\":\x00},\"met\":\x00\"ns\":{\"bi\":\x00,\"bo\":\x00,\"pi\":\x00,\"po\":\x00\"tc\":{\"ec\":\x00\"t\":\x00\"cs\":\x00{\"rad\":\x00{\"lp\":\x00,\"rad\":\x00\"tp\":\x00\"up\":\x00\"pts\":\x00{\"pt\":\x00,\"cmet\":\x00[{\"number\":\x00[{\"number_list\":\x00[{\"string_list\":\x00[{\"ip_list\":",
   JSON_LONG = "\"header\":{\"version\":\"1.0\",\"report_id\":\x00},\"metrics\":\x00\"network_stats\":{\"bytes_in\":\x00,\"bytes_out\":\x00,\"packets_in\":\x00,\"packets_out\":\x00\"tcp_connections\":{\"established_connections\":\x00\"total\":\x00\"connections\":\x00{\"remote_addr\":\x00{\"local_port\":\x00,\"remote_addr\":\x00\"listening_tcp_ports\":\x00\"listening_udp_ports\":\x00\"ports\":\x00{\"port\":\x00,\"custom_metrics\":\x00[{\"number\":\x00[{\"number_list\":\x00[{\"string_list\":\x00[{\"ip_list\":",
 }
+
+/** 1 when "total" comes before "ports" in the port maps, per tag style. */
+export const enum TotalFirst {
+  SHORT = 1,
+  LONG = 0,
+}
