@@ -12,6 +12,8 @@
 //                         packet held until its PUBACK), in the publish's callback, and in the event callback
 //   600 free              the scenario again with memory filled by typed arrays before the first require until only
 //                         600 JsVars are free: its reports must be accepted, with no memory error
+//   other styles          between reports and during a report again, over 10 reports in each of CBOR with long
+//                         tags, JSON with short tags and JSON with long tags
 // Exits non-zero when a target is missed while ESPRUINO is set. AGENT_BENCH_REPORTS (default 1000) and
 // AGENT_BENCH_PERIOD (seconds, default 1) shorten a run.
 import { readFileSync } from 'node:fs';
@@ -24,6 +26,7 @@ const build = join(import.meta.dirname, '..', 'build');
 const PERIOD = Number(process.env.AGENT_BENCH_PERIOD || 1);
 const REPORTS = Number(process.env.AGENT_BENCH_REPORTS || 1000);
 const FREE_REPORTS = 5; // reports that must be accepted in the 600-free run
+const STYLE_REPORTS = 10; // reports in each of the other formats and tag styles
 
 const rows: { what: string; value: number | string; target: string; ok: boolean; ratio?: string }[] = [];
 function row(what: string, value: number | undefined, limit: number, unit = 'JsVars') {
@@ -35,8 +38,9 @@ function row(what: string, value: number | undefined, limit: number, unit = 'JsV
 const size = readFileSync(join(build, 'defender.js')).length;
 row('build/defender.js', size, 8192, 'bytes');
 
-/** The scenario as an Espruino script; `fill` first fills memory until only that many JsVars are free. */
-function scenario(mqttPort: number, echoPort: number, reports: number, fill = 0): string {
+/** The scenario as an Espruino script; `fill` first fills memory until only that many JsVars are free. The
+ * report's format and tag style: CBOR and short tags unless asked. */
+function scenario(mqttPort: number, echoPort: number, reports: number, fill = 0, format = 'cbor', longTags = false): string {
   return `
 var m0, d, tm, net, other, c, pub, n = 0, on = 0, peak = 0, fill = [], free, inFlight = 0;
 function use() { var u = process.memory().usage - m0; if (u > peak) peak = u; }
@@ -66,7 +70,7 @@ function measuredPublish(t, m, q, done) {
 function onError(e) { console.log("ERROR " + e.message); }
 function onConnected() {
   if (on++) return;
-  console.log("START " + d.start({ mqtt: c, thingName: "bench", callback: cb, slots: 8, minPeriod: ${PERIOD}, period: ${PERIOD} }));
+  console.log("START " + d.start({ mqtt: c, thingName: "bench", callback: cb, slots: 8, minPeriod: ${PERIOD}, period: ${PERIOD}, format: "${format}", longTags: ${longTags} }));
 }
 if (${fill}) {
   // typed arrays until only ${fill} JsVars are free (the array holding them costs its share too)
@@ -129,6 +133,17 @@ async function memory(): Promise<void> {
       ok: lowOk && lowAccepted >= FREE_REPORTS,
     });
     if (!lowOk) console.log('600-free output:\n' + low.out.slice(0, 3000));
+
+    // the other formats and tag styles: the same targets, over STYLE_REPORTS reports each (a longer document
+    // is held while it is published)
+    for (const [format, longTags] of [['cbor', true], ['json', false], ['json', true]] as const) {
+      const style = `${format.toUpperCase()}, ${longTags ? 'long' : 'short'} tags`;
+      const other = await runScript(dir, scenario(svc.port, echoPort, STYLE_REPORTS, 0, format, longTags), (STYLE_REPORTS * PERIOD + 60) * 1000);
+      const last = /AT \d+ (-?\d+) (\d+)/.exec(other.out);
+      row(`${style}: between reports, after ${STYLE_REPORTS} accepted`, last ? Number(last[1]) : undefined, 300);
+      row(`${style}: during a report (peak over ${STYLE_REPORTS})`, last ? Number(last[2]) : undefined, 400);
+      if (!last || /EVENT|ERROR|Uncaught|MEMORY/.test(other.out)) console.log(`${style} output:\n` + other.out.slice(0, 3000));
+    }
   } finally {
     echo.close();
     await svc.close();

@@ -20,6 +20,8 @@ declare function getTime(): number;
 declare var E: {
   /** Byte string from bytes. */
   toString(data: Uint8Array | number[] | string): string;
+  /** The string as a flat string (its bytes in one block), or undefined when no block is free. */
+  toFlatString(data: string): string | undefined;
   /** Bytes from a byte string. */
   toUint8Array(data: string | number[]): Uint8Array;
 };
