@@ -29,7 +29,7 @@ export const terserOptions = {
   ecma: 5,
   // hoist_funs: Espruino does not hoist function declarations; a function used above its declaration fails.
   // reduce_funcs: false: a function used once stays a function of its own, not an expression inlined into its
-  // caller, whose text Espruino would then read at every call (src/defender/report.ts: otherRuns, custom).
+  // caller, whose text Espruino would then read at every call (src/defender/report.ts: styleRuns, custom).
   compress: { passes: 2, unsafe: false, hoist_funs: true, reduce_funcs: false },
   mangle: { properties: { regex: /^_/ } },
   format: { ascii_only: true, comments: false },

@@ -40,7 +40,7 @@
 // Every list is capped at Limit.LIST (50) entries, as AWS's own agent does; `total` keeps the true count. A
 // custom list longer than that is refused (AWS refuses it).
 import { S, NS, At, Slot, Ports, setSlots } from "./ring";
-import { Run, Runs, TotalFirst } from "./runs";
+import { Run, Runs, Short, TotalFirst } from "./runs";
 import { byteStrings } from "../common/utf8";
 import { customMetricError, Limit } from "../common/spec";
 
@@ -111,7 +111,7 @@ export function writeReport(): number | string {
     flags: number = arguments[3],
     reportId: number = arguments[4],
     info = arguments[6],
-    run: string[],
+    run: any, // the runs of the style, split; 0 for the default style, whose runs (Short) are written in place
     names: any = null, // the custom metrics' names in canonical order (.values: the checked object); null: none
     doc = "",
     separator = json ? "," : "",
@@ -152,7 +152,11 @@ export function writeReport(): number | string {
     address = (address >>> 24) + "." + ((address >> 16) & 255) + "." + ((address >> 8) & 255) + "." + (address & 255) + ":" + (ports >>> 16);
     // "a.b.c.d:port" is at most 21 bytes: its CBOR head is one byte
     return (
-      (flags & Flag.TCP_LOCAL && ports & 65535 ? run[Run.CONNECTION_LOCAL] + uint(ports & 65535) + run[Run.REMOTE_ADDR] : run[Run.CONNECTION]) +
+      (flags & Flag.TCP_LOCAL && ports & 65535
+        ? (run ? run[Run.CONNECTION_LOCAL] : Short.CONNECTION_LOCAL) + uint(ports & 65535) + (run ? run[Run.REMOTE_ADDR] : Short.REMOTE_ADDR)
+        : run
+          ? run[Run.CONNECTION]
+          : Short.CONNECTION) +
       (json ? '"' + address + '"}' : String.fromCharCode(Major.TEXT + address.length) + address)
     );
   }
@@ -176,8 +180,9 @@ export function writeReport(): number | string {
   badMetric = "";
   if (flags & Flag.CUSTOM && arguments[5] && (names = custom(arguments[5])) === 0) return Err.CUSTOM;
   if (!S) setSlots(); // a report before anything was tracked: the state exists, empty
-  // the default style's runs are written here; the others are read only when asked for
-  run = (json || arguments[2] ? otherRuns(json, arguments[2]) : Runs.CBOR_SHORT).split("\0");
+  // the default style's runs are written in place (Short); the others, and the default's when custom metrics
+  // need them, are split from the style's string, read only when asked for
+  run = json || arguments[2] || names ? styleRuns(json, arguments[2]).split("\0") : 0;
   // canonical order in the port maps (the shorter key first, then bytewise), as tools/runs.ts found it for the
   // tag style; it checks the orders written as fixed here
   totalFirst = arguments[2] ? TotalFirst.LONG : TotalFirst.SHORT;
@@ -188,7 +193,15 @@ export function writeReport(): number | string {
     sections = [];
     if (flags & Flag.NET_STATS) {
       sections.push(
-        run[Run.BYTES_IN] + uint(NS[0]) + run[Run.BYTES_OUT] + uint(NS[1]) + run[Run.PACKETS_IN] + uint(NS[2]) + run[Run.PACKETS_OUT] + uint(NS[3]) + endMap,
+        (run ? run[Run.BYTES_IN] : Short.BYTES_IN) +
+          uint(NS[0]) +
+          (run ? run[Run.BYTES_OUT] : Short.BYTES_OUT) +
+          uint(NS[1]) +
+          (run ? run[Run.PACKETS_IN] : Short.PACKETS_IN) +
+          uint(NS[2]) +
+          (run ? run[Run.PACKETS_OUT] : Short.PACKETS_OUT) +
+          uint(NS[3]) +
+          endMap,
       );
     }
     if (flags & (Flag.TCP_TOTAL | Flag.TCP_REMOTE)) {
@@ -200,27 +213,27 @@ export function writeReport(): number | string {
       if (flags & Flag.TCP_REMOTE)
         for (slot = At.RING, seen = 0; seen < S[At.EST] && slot < S.length; slot += Slot.SIZE)
           if (S[slot + Slot.TICKET] > 0 && ++seen && S[slot] && count++ < Limit.LIST) entries.length < perList ? entries.push(connection(slot)) : dropped++;
-      total = flags & Flag.TCP_TOTAL ? run[Run.TOTAL] + uint(S[At.EST]) : "";
-      list = flags & Flag.TCP_REMOTE ? run[Run.CONNECTIONS] + open(Major.ARRAY, entries.length) + entries.join(separator) + endList : "";
-      sections.push(run[Run.TCP] + smallMap[total && list ? 2 : 1] + total + (total && list ? separator : "") + list + endMap + endMap);
+      total = flags & Flag.TCP_TOTAL ? (run ? run[Run.TOTAL] : Short.TOTAL) + uint(S[At.EST]) : "";
+      list = flags & Flag.TCP_REMOTE ? (run ? run[Run.CONNECTIONS] : Short.CONNECTIONS) + open(Major.ARRAY, entries.length) + entries.join(separator) + endList : "";
+      sections.push((run ? run[Run.TCP] : Short.TCP) + smallMap[total && list ? 2 : 1] + total + (total && list ? separator : "") + list + endMap + endMap);
     }
     // {total, ports} of the TCP, then of the UDP port table (S[base]: the total, then the ports, 0 free); the
     // flags of the UDP table are those of the TCP one, shifted
     for (base = At.TP, count = flags; base; base = base < At.UP ? At.UP : 0, count = flags >> 2) {
       if (!(count & (Flag.TCP_PORTS_TOTAL | Flag.TCP_PORTS))) continue;
       entries = [];
-      total = count & Flag.TCP_PORTS_TOTAL ? run[Run.TOTAL] + uint(S[base]) : "";
+      total = count & Flag.TCP_PORTS_TOTAL ? (run ? run[Run.TOTAL] : Short.TOTAL) + uint(S[base]) : "";
       if (count & Flag.TCP_PORTS && S[base])
-        for (slot = base + 1; slot <= base + Ports.TABLE; slot++) if (S[slot]) entries.length < perList ? entries.push(run[Run.PORT] + uint(S[slot]) + endMap) : dropped++;
-      list = count & Flag.TCP_PORTS ? run[Run.PORTS] + open(Major.ARRAY, entries.length) + entries.join(separator) + endList : "";
+        for (slot = base + 1; slot <= base + Ports.TABLE; slot++) if (S[slot]) entries.length < perList ? entries.push((run ? run[Run.PORT] : Short.PORT) + uint(S[slot]) + endMap) : dropped++;
+      list = count & Flag.TCP_PORTS ? (run ? run[Run.PORTS] : Short.PORTS) + open(Major.ARRAY, entries.length) + entries.join(separator) + endList : "";
       sections.push(
-        run[base < At.UP ? Run.TCP_PORTS : Run.UDP_PORTS] +
+        (run ? run[base < At.UP ? Run.TCP_PORTS : Run.UDP_PORTS] : base < At.UP ? Short.TCP_PORTS : Short.UDP_PORTS) +
           smallMap[total && list ? 2 : 1] +
           (totalFirst ? total + (total && list ? separator : "") + list : list + (total && list ? separator : "") + total) +
           endMap,
       );
     }
-    doc = smallMap[names ? 3 : 2] + run[Run.HEADER] + uint(reportId) + run[Run.METRICS] + smallMap[sections.length] + sections.join(separator) + endMap;
+    doc = smallMap[names ? 3 : 2] + (run ? run[Run.HEADER] : Short.HEADER) + uint(reportId) + (run ? run[Run.METRICS] : Short.METRICS) + smallMap[sections.length] + sections.join(separator) + endMap;
     if (names) {
       doc += run[Run.CUSTOM] + open(Major.MAP, names.length) + custom(names, json, perList, run, head) + endMap;
       dropped += names.dropped;
@@ -247,10 +260,11 @@ export function writeReport(): number | string {
   return doc.length;
 }
 
-/** The runs of a style other than the default (CBOR, short tags): otherRuns(json, longTags). */
-function otherRuns(json: any, longTags: any): string;
-function otherRuns(): string {
-  return arguments[0] ? (arguments[1] ? Runs.JSON_LONG : Runs.JSON_SHORT) : Runs.CBOR_LONG;
+/** The runs of a style as one string, NUL between them: styleRuns(json, longTags). Read for the styles other
+ * than the default (CBOR, short tags), and for the default's custom metrics. */
+function styleRuns(json: any, longTags: any): string;
+function styleRuns(): string {
+  return arguments[0] ? (arguments[1] ? Runs.JSON_LONG : Runs.JSON_SHORT) : arguments[1] ? Runs.CBOR_LONG : Runs.CBOR_SHORT;
 }
 
 /**
