@@ -8,9 +8,10 @@
 // Speed on Espruino, which reads a function's whole source again at every call (about 0.5 ms per kilobyte on an
 // x86 core, string literals and nested functions included) and runs native code fast: the constant parts of the
 // document (keys with their container heads, the version) come encoded from runs.ts (generated from the tag
-// table, in the style asked for), and the document is built as one byte string by native concatenation, then
-// copied into the buffer at once (or handed to the agent as it is). writeReport holds the hot path only, its per-key helper is a one-liner, and
-// the custom metrics (checked against the rules of src/common/spec.ts before anything is written, then written)
+// table, in the style asked for; the default style's written in place, the others split from one string), and
+// the document is built as one byte string by native concatenation, then copied into the buffer at once (or
+// handed to the agent, in one block on Espruino). writeReport holds the hot path only, its per-key helper is a
+// one-liner, the slot loop stops at the last established slot, and the custom metrics (checked against the rules of src/common/spec.ts before anything is written, then written)
 // live in a function of their own, read only for reports that have them. Nothing is kept between reports: the
 // runs, the document and the nested helpers exist only while a report is written. Measured by
 // `npm run bench -- report` against cbor-js on the interpreter.
