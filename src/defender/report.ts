@@ -168,12 +168,19 @@ export function writeReport(): number | string {
   function head(major: number, n: number): string {
     var size = n < 256 ? 1 : n < 65536 ? 2 : n < Number2.TWO_32 ? 4 : 8,
       high = Math.floor(n / Number2.TWO_32), // below 2^21
-      low = n % Number2.TWO_32,
-      upper = Math.floor(low / 65536),
-      lower = low % 65536;
+      low = n % Number2.TWO_32;
     return (
       String.fromCharCode(major + (size < 2 ? Cbor.ONE_BYTE : size < 4 ? Cbor.TWO_BYTES : size < 8 ? Cbor.FOUR_BYTES : Cbor.EIGHT_BYTES)) +
-      String.fromCharCode(high >> 24, (high >> 16) & 255, (high >> 8) & 255, high & 255, upper >> 8, upper & 255, lower >> 8, lower & 255).substr(8 - size)
+      String.fromCharCode(
+        high >> 24,
+        (high >> 16) & 255,
+        (high >> 8) & 255,
+        high & 255,
+        Math.floor(low / 16777216),
+        Math.floor(low / 65536) & 255,
+        (low % 65536) >> 8,
+        low % 256,
+      ).substr(8 - size)
     );
   }
 
