@@ -40,6 +40,12 @@ function row(what: string, value: number | undefined, limit: number, unit = 'JsV
 const size = readFileSync(join(build, 'defender.js')).length;
 row('build/defender.js', size, 8192, 'bytes');
 
+/** Whether a scenario's output shows trouble: an agent event other than an accepted report, a client error, an
+ * uncaught exception or a memory error. */
+function troubled(out: string): boolean {
+  return /EVENT|ERROR|Uncaught|MEMORY/.test(out);
+}
+
 /** The scenario as an Espruino script; `fill` first fills memory until only that many JsVars are free. The
  * report's format and tag style: CBOR and short tags unless asked. */
 function scenario(mqttPort: number, echoPort: number, reports: number, fill = 0, format = 'cbor', longTags = false): string {
@@ -119,14 +125,14 @@ async function memory(): Promise<void> {
     if (first !== undefined && last !== undefined) {
       rows.push({ what: `growth from 10 to ${REPORTS} reports`, value: `${last - first} JsVars`, target: '<= 0', ok: last <= first });
     } else rows.push({ what: `growth from 10 to ${REPORTS} reports`, value: 'missing', target: '<= 0', ok: false });
-    const trouble = /EVENT|ERROR|Uncaught|MEMORY/.test(run.out);
+    const trouble = troubled(run.out);
     if (trouble || at.size === 0) console.log('scenario output:\n' + run.out.slice(0, 3000));
 
     // the service keeps the last 20 reports: the low run's are those whose ids it had not seen
     const seen = new Set(svc.reports('bench').map((r) => r.exactId));
     const low = await runScript(dir, scenario(svc.port, echoPort, FREE_REPORTS, 600), (FREE_REPORTS * PERIOD + 60) * 1000);
     const free = Number(/FREE (\d+)/.exec(low.out)?.[1]);
-    const lowOk = /AT \d+ /.test(low.out) && !/MEMORY|Uncaught|EVENT|ERROR/.test(low.out);
+    const lowOk = /AT \d+ /.test(low.out) && !troubled(low.out);
     const lowAccepted = svc.reports('bench').filter((r) => !seen.has(r.exactId) && r.verdict === 'ACCEPTED').length;
     rows.push({
       what: `600 JsVars free (${free} measured): reports accepted, no memory error`,
@@ -140,7 +146,7 @@ async function memory(): Promise<void> {
     // memory before the first require and find, by bisection, the least free memory the scenario runs in
     const runsWith = async (free: number): Promise<boolean> => {
       const out = (await runScript(dir, scenario(svc.port, echoPort, FREE_REPORTS, free), (FREE_REPORTS * PERIOD + 60) * 1000)).out;
-      return new RegExp(`AT ${FREE_REPORTS} `).test(out) && !/MEMORY|Uncaught|EVENT|ERROR/.test(out);
+      return new RegExp(`AT ${FREE_REPORTS} `).test(out) && !troubled(out);
     };
     let fails = 300;
     let runs = 600;
@@ -161,7 +167,7 @@ async function memory(): Promise<void> {
       const last = /AT \d+ (-?\d+) (\d+)/.exec(other.out);
       row(`${style}: between reports, after ${STYLE_REPORTS} accepted`, last ? Number(last[1]) : undefined, 300);
       row(`${style}: during a report (peak over ${STYLE_REPORTS})`, last ? Number(last[2]) : undefined, 400);
-      if (!last || /EVENT|ERROR|Uncaught|MEMORY/.test(other.out)) console.log(`${style} output:\n` + other.out.slice(0, 3000));
+      if (!last || troubled(other.out)) console.log(`${style} output:\n` + other.out.slice(0, 3000));
     }
   } finally {
     echo.close();

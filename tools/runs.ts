@@ -54,25 +54,30 @@ const fixedOrder = [
   ['local_port', 'remote_addr'],
 ];
 
+/** A tag's name in a tag style (long: the tag itself; short: its short name in the table). */
+function tagName(tag: string, long: boolean): string {
+  const short = new Map(tagNames().split(',').map((pair) => pair.split(' ') as [string, string])).get(tag);
+  if (short === undefined) throw new Error(`tools/runs.ts: "${tag}" is not in the tag table`);
+  return long ? tag : short;
+}
+
+/** Canonical order of two keys (RFC 8949: the shorter first, then bytewise). */
+function sortsBefore(x: string, y: string): boolean {
+  return x.length < y.length || (x.length === y.length && x < y);
+}
+
 /** Whether "total" sorts before "ports" (the keys of both port maps) in a tag style: canonical CBOR order, which
  * the JSON writer follows too. The writer takes it from here rather than comparing the runs at every report. */
 export function totalFirst(long: boolean): number {
-  const pairs = new Map(tagNames().split(',').map((pair) => pair.split(' ') as [string, string]));
-  const [total, ports] = long ? ['total', 'ports'] : [pairs.get('total')!, pairs.get('ports')!];
-  return total.length < ports.length || (total.length === ports.length && total < ports) ? 1 : 0;
+  return sortsBefore(tagName('total', long), tagName('ports', long)) ? 1 : 0;
 }
 
 /** The runs of one format and tag style as one byte string, runs separated by NUL (no run holds one). */
 export function encodeRuns(json: boolean, long: boolean): string {
-  const pairs = new Map(tagNames().split(',').map((pair) => pair.split(' ') as [string, string]));
-  const name = (tag: string) => {
-    const short = pairs.get(tag);
-    if (short === undefined) throw new Error(`tools/runs.ts: "${tag}" is not in the tag table`);
-    return long ? tag : short;
-  };
+  const name = (tag: string) => tagName(tag, long);
   for (const [a, b] of fixedOrder) {
     const [x, y] = [name(a), name(b)];
-    if (!(x.length < y.length || (x.length === y.length && x < y))) throw new Error(`tools/runs.ts: "${x}" no longer sorts before "${y}"`);
+    if (!sortsBefore(x, y)) throw new Error(`tools/runs.ts: "${x}" no longer sorts before "${y}"`);
   }
   return recipes
     .map(([, recipe]) =>
