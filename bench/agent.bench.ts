@@ -50,7 +50,7 @@ function troubled(out: string): boolean {
  * report's format and tag style: CBOR and short tags unless asked. */
 function scenario(mqttPort: number, echoPort: number, reports: number, fill = 0, format = 'cbor', longTags = false): string {
   return `
-var m0, d, tm, net, other, c, pub, n = 0, on = 0, peak = 0, fill = [], free, inFlight = 0;
+var m0, d, tm, net, other, c, pub, done, n = 0, on = 0, peak = 0, fill = [], free, inFlight = 0;
 function use() { var u = process.memory().usage - m0; if (u > peak) peak = u; }
 // at rest: not while a report is in flight (a late answer can put the measurement into the next report)
 function between() {
@@ -66,15 +66,18 @@ function cb(ev) {
   if (n === 10 || n === 100 || n === 1000 || n === ${reports}) setTimeout(between, ${(PERIOD * 500) | 0});
 }
 // the bench's own instrumentation and the application's handlers, made here, before the measurement starts: a
-// function defined in a script's RAM text costs that text in JsVars, which is no part of the agent
-function measuredPublish(t, m, q, done) {
+// function defined in a script's RAM text costs that text in JsVars, which is no part of the agent (so the
+// publish's callback is wrapped by one function made here, not by a closure made per publish)
+function measuredPublish(t, m, q, cb) {
   var r;
   inFlight = 1;
   use();
-  r = pub.call(c, t, m, q, function (e) { use(); inFlight = 0; done(e); });
+  done = cb;
+  r = pub.call(c, t, m, q, measuredDone);
   use();
   return r;
 }
+function measuredDone(e) { var f = done; use(); inFlight = done = 0; f(e); }
 function onError(e) { console.log("ERROR " + e.message); }
 function onConnected() {
   if (on++) return;

@@ -118,7 +118,7 @@ const enum Limit {
   MAX_THING_NAME = 128,
   CLOCK_SET = 1577836800000, // 2020-01-01 in ms: below it the clock is taken as not set
   IDS_RESERVED_COUNTING = 1000, // ids reserved per Storage write while the clock is not set
-  IDS_RESERVED_CLOCK = 86400000, // a day of milliseconds, while it is
+  IDS_RESERVED_CLOCK = 86400000, // a day of milliseconds, while ids are clock time
 }
 
 var period = Limit.DEFAULT_PERIOD as number,
@@ -181,28 +181,14 @@ export function start(info: any): number {
   // Parameters from `arguments` (a named parameter costs a JsVar for as long as the function exists); the
   // nested functions take named ones (Espruino 2v29 would give them this function's `arguments`).
   // What a call does is written in line, not in nested functions: every function nested here is made at every
-  // call, and the ones that are made still exist while the report is published (the peak). Only emit() is one;
-  // the message branch makes its own.
+  // call, and the ones that are made still exist while the report is published (the peak). The message branch
+  // makes its own; emit() is at module level.
   running = agent = function (): any {
     var op = arguments[0],
       arg = arguments[1],
       which,
       id,
-      doc: any,
-      now,
-      i;
-
-    /** Calls the application back with a new event; code: an error code, the service's ErrorCode, or a count;
-     * message: text (from an Error, its message). */
-    function emit(type: number, id: number, code: any, message: any): void {
-      if (callback) {
-        try {
-          callback({ type: type, reportId: id, code: code, message: message ? "" + (message.message || message) : "" });
-        } catch (x) {
-          // the application's callback must not break the agent
-        }
-      }
-    }
+      doc: any;
 
     try {
       if (running !== agent) return Code.NOT_STARTED; // a callback of an earlier run
@@ -277,10 +263,10 @@ export function start(info: any): number {
           for (k = Num.AWAITED; k < Num.AWAITED + Num.AWAITED_COUNT; k++) {
             if (id && state[k] === (id | 0)) {
               state[k] = 0;
-              return verdict === Event.METRICS_ACCEPTED ? emit(verdict, id, 0, 0) : emit(verdict, id, code, text);
+              return verdict === Event.METRICS_ACCEPTED ? emit(callback, verdict, id, 0, 0) : emit(callback, verdict, id, code, text);
             }
           }
-          emit(Event.UNEXPECTED_RESPONSE, +id || 0, 0, status);
+          emit(callback, Event.UNEXPECTED_RESPONSE, +id || 0, 0, status);
         })(op);
       }
       if (op === Op.STOP) {
@@ -305,14 +291,17 @@ export function start(info: any): number {
         // the next report may be written; on success what the report carried has been reported, on failure it
         // stays for the next report
         state[Num.PUBLISHING] = 0;
-        if (arg) return emit(Event.PUBLISH_FAILED, lastId, Code.MQTT_FAILURE, arg);
-        for (i = 0; i < 4; i++) NS[i] -= carried[i];
+        if (arg) return emit(callback, Event.PUBLISH_FAILED, lastId, Code.MQTT_FAILURE, arg);
+        NS[0] -= carried[0];
+        NS[1] -= carried[1];
+        NS[2] -= carried[2];
+        NS[3] -= carried[3];
         S[At.OVF] -= state[Num.CARRIED_OVF];
         return;
       }
       if (op === Op.SUBSCRIBED) {
         state[Num.ASKED] &= ~arg;
-        if (arguments[2]) return emit(Event.SUBSCRIBE_FAILED, 0, Code.MQTT_FAILURE, arguments[2]);
+        if (arguments[2]) return emit(callback, Event.SUBSCRIBE_FAILED, 0, Code.MQTT_FAILURE, arguments[2]);
         state[Num.GRANTED] |= arg; // and if a report waited for it, it goes now
       } else if (op === Op.REPORT) {
         if (!state[Num.LINK_UP]) return Code.MQTT_FAILURE;
@@ -344,7 +333,7 @@ export function start(info: any): number {
       if (!state[Num.DUE] || state[Num.PUBLISHING] || state[Num.GRANTED] !== Topic.BOTH) return Code.SUCCESS;
       // Publish a report: its id, reserved in Storage ahead of use
       state[Num.DUE] = 0;
-      now = Math.floor((typeof getTime === "function" ? getTime() : Date.now() / 1000) * 1000);
+      id = Math.floor((typeof getTime === "function" ? getTime() : Date.now() / 1000) * 1000); // now
       if (reservedId < 0) {
         try {
           lastId = Math.max(lastId, +(require("Storage").read("defender.rid") as any) || 0);
@@ -353,9 +342,9 @@ export function start(info: any): number {
         }
         reservedId = lastId;
       }
-      id = lastId = now > Limit.CLOCK_SET && now > lastId ? now : lastId + 1;
+      id = lastId = id > Limit.CLOCK_SET && id > lastId ? id : lastId + 1;
       if (id > reservedId) {
-        reservedId = id + (id === now ? Limit.IDS_RESERVED_CLOCK : Limit.IDS_RESERVED_COUNTING);
+        reservedId = id + (id > Limit.CLOCK_SET ? Limit.IDS_RESERVED_CLOCK : Limit.IDS_RESERVED_COUNTING);
         try {
           require("Storage").write("defender.rid", "" + reservedId);
         } catch (x) {
@@ -364,19 +353,25 @@ export function start(info: any): number {
       }
       // what this report carries; subtracted from the counters at the report's PUBACK (not here: a report whose
       // publish fails leaves its counts to the next one)
-      for (i = 0; i < 4; i++) carried[i] = metricsFlags & Flag.NET_STATS ? NS[i] : 0;
+      // (written out, not a loop: a loop costs a local while the report is published, and its body is read again
+      // at every turn)
+      carried[0] = metricsFlags & Flag.NET_STATS ? NS[0] : 0;
+      carried[1] = metricsFlags & Flag.NET_STATS ? NS[1] : 0;
+      carried[2] = metricsFlags & Flag.NET_STATS ? NS[2] : 0;
+      carried[3] = metricsFlags & Flag.NET_STATS ? NS[3] : 0;
       state[Num.CARRIED_OVF] = S[At.OVF];
       doc = writeReport(state[Num.MAX_BYTES], state[Num.JSON], state[Num.LONG_TAGS], metricsFlags, id, custom, state);
       if (typeof doc === "number") {
         return emit(
+          callback,
           Event.REPORT_FAILED,
           id,
           doc === Err.SPACE ? Code.NO_MEMORY : doc === Err.CUSTOM ? Code.INVALID_INPUT : Code.INTERNAL_FAILURE,
           doc === Err.CUSTOM ? badMetric : 0,
         );
       }
-      if (state[Num.DROPPED]) emit(Event.REPORT_TRUNCATED, id, state[Num.DROPPED], 0);
-      if (state[Num.OVERFLOWED]) emit(Event.SLOTS_OVERFLOWED, id, state[Num.OVERFLOWED], 0);
+      if (state[Num.DROPPED]) emit(callback, Event.REPORT_TRUNCATED, id, state[Num.DROPPED], 0);
+      if (state[Num.OVERFLOWED]) emit(callback, Event.SLOTS_OVERFLOWED, id, state[Num.OVERFLOWED], 0);
       state[Num.AWAITED + state[Num.NEXT_AWAITED]] = id;
       state[Num.NEXT_AWAITED] = (state[Num.NEXT_AWAITED] + 1) % Num.AWAITED_COUNT;
       state[Num.PUBLISHING] = 1;
@@ -388,7 +383,7 @@ export function start(info: any): number {
       }
     } catch (x) {
       // never throw out of a timer or a client callback, but say what went wrong
-      emit(Event.REPORT_FAILED, 0, Code.INTERNAL_FAILURE, x);
+      emit(callback, Event.REPORT_FAILED, 0, Code.INTERNAL_FAILURE, x);
     }
     return Code.SUCCESS;
   };
@@ -400,6 +395,22 @@ export function start(info: any): number {
   // the interval starts now; the first tick reports
   state[Num.TIMER] = (setInterval as Every)(agent, (state[Num.TIMER_MS] = period * 1000), Op.TICK);
   return Code.SUCCESS;
+}
+
+/** Calls the application's callback, if any, with a new event: emit(callback, type, reportId, code, message);
+ * code: an error code, the service's ErrorCode, or a count; message: text (from an Error, its message). At module
+ * level, not in the agent: a function nested there would be made at every call of the agent, the report's
+ * included. Parameters from `arguments`, as below. */
+function emit(callback: any, type: number, id: number, code: any, message: any): void;
+function emit(): void {
+  var message = arguments[4];
+  if (arguments[0]) {
+    try {
+      arguments[0]({ type: arguments[1], reportId: arguments[2], code: arguments[3], message: message ? "" + (message.message || message) : "" });
+    } catch (x) {
+      // the application's callback must not break the agent
+    }
+  }
 }
 
 export function stop(): number {
