@@ -83,27 +83,34 @@ function onConnected() {
   if (on++) return;
   console.log("START " + d.start({ mqtt: c, thingName: "bench", callback: cb, slots: 8, minPeriod: ${PERIOD}, period: ${PERIOD}, format: "${format}", longTags: ${longTags} }));
 }
-if (${fill}) {
-  // typed arrays until only ${fill} JsVars are free (the array holding them costs its share too)
-  for (;;) {
-    free = process.memory().free - ${fill};
-    if (free <= 0) break;
-    fill.push(new Uint8Array(free > 60 ? (free - 40) * 10 : 4));
+function onOther() {}
+// The scenario starts from a timeout, once the script's top level has run: the interpreter holds a script's text
+// until then and lets it go after (some 200 JsVars for this one), which a baseline taken at the top level would
+// count as the scenario's own saving. Everything that is the bench's is made above, before the baseline.
+function begin() {
+  if (${fill}) {
+    // typed arrays until only ${fill} JsVars are free (the array holding them costs its share too)
+    for (;;) {
+      free = process.memory().free - ${fill};
+      if (free <= 0) break;
+      fill.push(new Uint8Array(free > 60 ? (free - 40) * 10 : 4));
+    }
+    console.log("FREE " + process.memory().free);
   }
-  console.log("FREE " + process.memory().free);
+  m0 = process.memory().usage;
+  d = require("defender");
+  console.log("REQUIRE " + (process.memory().usage - m0));
+  tm = require("tinymqtt");
+  net = d.track(require("net"));
+  other = net.connect({ host: "127.0.0.1", port: ${echoPort} }, onOther);
+  c = tm.create("127.0.0.1", { port: ${mqttPort}, client_id: "bench", keep_alive: 60, transport: net });
+  pub = c.publish;
+  c.publish = measuredPublish;
+  c.on("error", onError);
+  c.on("connected", onConnected);
+  c.connect();
 }
-m0 = process.memory().usage;
-d = require("defender");
-console.log("REQUIRE " + (process.memory().usage - m0));
-tm = require("tinymqtt");
-net = d.track(require("net"));
-other = net.connect({ host: "127.0.0.1", port: ${echoPort} }, function () {});
-c = tm.create("127.0.0.1", { port: ${mqttPort}, client_id: "bench", keep_alive: 60, transport: net });
-pub = c.publish;
-c.publish = measuredPublish;
-c.on("error", onError);
-c.on("connected", onConnected);
-c.connect();
+setTimeout(begin, 100);
 `;
 }
 
@@ -152,8 +159,8 @@ async function memory(): Promise<void> {
       return new RegExp(`AT ${FREE_REPORTS} `).test(out) && !troubled(out);
     };
     let fails = 300;
-    let runs = 600;
-    if (lowOk && !(await runsWith(fails))) {
+    let runs = lowOk ? 600 : 1200;
+    if (!(await runsWith(fails)) && (lowOk || (await runsWith(runs)))) {
       while (runs - fails > 4) {
         const mid = (fails + runs) >> 1;
         if (await runsWith(mid)) runs = mid;

@@ -45,15 +45,25 @@ try {
       // understood by each (tinyMQTT ignores the options, it does QoS 0 only)
       const r = await runScript(
         dir,
-        `var u = function () { return process.memory().usage; };
-var m0 = u(), M = require(${JSON.stringify(name)}), m1 = u();
-var c = M.create("127.0.0.1", { port: ${m.port}, client_id: "bench-esp", keep_alive: 60 });
-c.on("connected", function () {
+        `var m0, m1, M, c;
+function u() { return process.memory().usage; }
+function report() { console.log("JSVARS " + (m1 - m0) + " " + (u() - m0)); c.disconnect(); setTimeout(quit, 50); }
+function onConnected() {
   c.subscribe("x/#", { qos: 1 });
   c.publish("x/y", "hello", { qos: 0 });
-  setTimeout(function () { console.log("JSVARS " + (m1 - m0) + " " + (u() - m0)); c.disconnect(); setTimeout(quit, 50); }, 500);
-});
-c.connect();
+  setTimeout(report, 500);
+}
+// from a timeout, once the script's top level has run: the interpreter lets the script's text go then, which a
+// baseline taken at the top level would count as the client's saving; the bench's functions are made above
+function begin() {
+  m0 = u();
+  M = require(${JSON.stringify(name)});
+  m1 = u();
+  c = M.create("127.0.0.1", { port: ${m.port}, client_id: "bench-esp", keep_alive: 60 });
+  c.on("connected", onConnected);
+  c.connect();
+}
+setTimeout(begin, 100);
 `,
         30000,
       );
