@@ -116,50 +116,30 @@ export function writeReport(): number | string {
     names: any = null, // the custom metrics' names in canonical order (.values: the checked object); null: none
     doc = "",
     separator = json ? "," : "",
-    // what closes a map and a list, and the start of a map of n <= 4 entries (smallMap[n]): looked up, not a call
-    // of open() (a call reads the callee's source again)
+    // what closes a map, and the start of a map of n <= 4 entries (smallMap[n]): looked up, not a call (a call
+    // reads the callee's source again)
     endMap = json ? "}" : "",
-    endList = json ? "]" : "",
     smallMap = json ? "{{{{{" : "\xa0\xa1\xa2\xa3\xa4",
     perList: number = Limit.LIST, // entries per list in this pass
     fits: number = Limit.LIST, // the largest perList known to fit (-1: none)
     tooBig: number = Limit.LIST + 1, // the smallest perList known not to fit (LIST + 1: first pass; -1: last pass)
     dropped = 0,
-    totalFirst,
     sections: string[], // of metrics, in canonical order
     entries: string[], // of a list
     total: string,
     list: string,
     count,
     seen, // established slots seen
+    address: any, // of a connection: its remote address, then the address as text
+    ports: number, // of a connection: remote port << 16 | local port
     slot,
-    base,
-    i;
+    base;
 
-  /** A number: JSON text, or a CBOR unsigned integer (0 <= n <= 2^53). */
-  function uint(n: number): string {
-    return json ? "" + n : n < Cbor.ONE_BYTE ? String.fromCharCode(n) : head(Major.UINT, n);
-  }
-
-  /** The start of a map (major MAP) or array (ARRAY) of n entries. */
-  function open(major: number, n: number): string {
-    return json ? (major === Major.MAP ? "{" : "[") : n < Cbor.ONE_BYTE ? String.fromCharCode(major + n) : head(major, n);
-  }
-
-  /** The connections list's entry for the slot at S[slot]. */
-  function connection(slot: number): string {
-    var address: any = S[slot],
-      ports = S[slot + Slot.PORTS];
-    address = (address >>> 24) + "." + ((address >> 16) & 255) + "." + ((address >> 8) & 255) + "." + (address & 255) + ":" + (ports >>> 16);
-    // "a.b.c.d:port" is at most 21 bytes: its CBOR head is one byte
-    return (
-      (flags & Flag.TCP_LOCAL && ports & 65535
-        ? (run ? run[Run.CONNECTION_LOCAL] : Short.CONNECTION_LOCAL) + uint(ports & 65535) + (run ? run[Run.REMOTE_ADDR] : Short.REMOTE_ADDR)
-        : run
-          ? run[Run.CONNECTION]
-          : Short.CONNECTION) +
-      (json ? '"' + address + '"}' : String.fromCharCode(Major.TEXT + address.length) + address)
-    );
+  /** A number: JSON text, or a CBOR head: an unsigned integer (0 <= n <= 2^53), or with `major` the start of a
+   * map or array of n entries (JSON's "{" and "[" are written by the caller). One helper, not two: each nested
+   * function is made at every report. */
+  function uint(n: number, major?: any): string {
+    return json ? "" + n : n < Cbor.ONE_BYTE ? String.fromCharCode((major | 0) + n) : head(major | 0, n);
   }
 
   /** A CBOR head: major type and argument n (24 <= n <= 2^53) in the fewest bytes, big-endian. The bytes come from
@@ -191,9 +171,6 @@ export function writeReport(): number | string {
   // the default style's runs are written in place (Short); the others, and the default's when custom metrics
   // need them, are split from the style's string, read only when asked for
   run = json || arguments[2] || names ? styleRuns(json, arguments[2]).split("\0") : 0;
-  // canonical order in the port maps (the shorter key first, then bytewise), as tools/runs.ts found it for the
-  // tag style; it checks the orders written as fixed here
-  totalFirst = arguments[2] ? TotalFirst.LONG : TotalFirst.SHORT;
   // First try: write at once. Only a document that turns out too big costs more passes: the largest perList
   // that fits (the size grows with it), between fits and tooBig.
   for (;;) {
@@ -214,15 +191,34 @@ export function writeReport(): number | string {
     }
     if (flags & (Flag.TCP_TOTAL | Flag.TCP_REMOTE)) {
       // {total, connections}: the established connections with a known address (a loop's body is read again at
-      // every turn: the entry is written by a function of its own, and the loop ends at the last established
-      // slot: slots are taken first free, and S[At.EST] counts every established connection, slotted or not)
+      // every turn: the loop ends at the last established slot: slots are taken first free, and S[At.EST] counts
+      // every established connection, slotted or not)
       entries = [];
       count = 0;
       if (flags & Flag.TCP_REMOTE)
         for (slot = At.RING, seen = 0; seen < S[At.EST] && slot < S.length; slot += Slot.SIZE)
-          if (S[slot + Slot.TICKET] > 0 && ++seen && S[slot] && count++ < Limit.LIST) entries.length < perList ? entries.push(connection(slot)) : dropped++;
+          if (S[slot + Slot.TICKET] > 0 && ++seen && S[slot] && count++ < Limit.LIST) {
+            if (entries.length >= perList) dropped++;
+            else {
+              // the entry, written here: a nested function would be made at every report
+              address = S[slot];
+              ports = S[slot + Slot.PORTS];
+              address = (address >>> 24) + "." + ((address >> 16) & 255) + "." + ((address >> 8) & 255) + "." + (address & 255) + ":" + (ports >>> 16);
+              // "a.b.c.d:port" is at most 21 bytes: its CBOR head is one byte
+              entries.push(
+                (flags & Flag.TCP_LOCAL && ports & 65535
+                  ? (run ? run[Run.CONNECTION_LOCAL] : Short.CONNECTION_LOCAL) + uint(ports & 65535) + (run ? run[Run.REMOTE_ADDR] : Short.REMOTE_ADDR)
+                  : run
+                    ? run[Run.CONNECTION]
+                    : Short.CONNECTION) + (json ? '"' + address + '"}' : String.fromCharCode(Major.TEXT + address.length) + address),
+              );
+            }
+          }
       total = flags & Flag.TCP_TOTAL ? (run ? run[Run.TOTAL] : Short.TOTAL) + uint(S[At.EST]) : "";
-      list = flags & Flag.TCP_REMOTE ? (run ? run[Run.CONNECTIONS] : Short.CONNECTIONS) + open(Major.ARRAY, entries.length) + entries.join(separator) + endList : "";
+      list =
+        flags & Flag.TCP_REMOTE
+          ? (run ? run[Run.CONNECTIONS] : Short.CONNECTIONS) + (json ? "[" + entries.join(separator) + "]" : uint(entries.length, Major.ARRAY) + entries.join(""))
+          : "";
       sections.push((run ? run[Run.TCP] : Short.TCP) + smallMap[total && list ? 2 : 1] + total + (total && list ? separator : "") + list + endMap + endMap);
     }
     // {total, ports} of the TCP, then of the UDP port table (S[base]: the total, then the ports, 0 free); the
@@ -233,17 +229,21 @@ export function writeReport(): number | string {
       total = count & Flag.TCP_PORTS_TOTAL ? (run ? run[Run.TOTAL] : Short.TOTAL) + uint(S[base]) : "";
       if (count & Flag.TCP_PORTS && S[base])
         for (slot = base + 1; slot <= base + Ports.TABLE; slot++) if (S[slot]) entries.length < perList ? entries.push((run ? run[Run.PORT] : Short.PORT) + uint(S[slot]) + endMap) : dropped++;
-      list = count & Flag.TCP_PORTS ? (run ? run[Run.PORTS] : Short.PORTS) + open(Major.ARRAY, entries.length) + entries.join(separator) + endList : "";
+      list =
+        count & Flag.TCP_PORTS
+          ? (run ? run[Run.PORTS] : Short.PORTS) + (json ? "[" + entries.join(separator) + "]" : uint(entries.length, Major.ARRAY) + entries.join(""))
+          : "";
       sections.push(
         (run ? run[base < At.UP ? Run.TCP_PORTS : Run.UDP_PORTS] : base < At.UP ? Short.TCP_PORTS : Short.UDP_PORTS) +
           smallMap[total && list ? 2 : 1] +
-          (totalFirst ? total + (total && list ? separator : "") + list : list + (total && list ? separator : "") + total) +
+          // canonical order (the shorter key first, then bytewise), as tools/runs.ts found it for the tag style
+          ((arguments[2] ? TotalFirst.LONG : TotalFirst.SHORT) ? total + (total && list ? separator : "") + list : list + (total && list ? separator : "") + total) +
           endMap,
       );
     }
     doc = smallMap[names ? 3 : 2] + (run ? run[Run.HEADER] : Short.HEADER) + uint(reportId) + (run ? run[Run.METRICS] : Short.METRICS) + smallMap[sections.length] + sections.join(separator) + endMap;
     if (names) {
-      doc += run[Run.CUSTOM] + open(Major.MAP, names.length) + custom(names, json, perList, run, head) + endMap;
+      doc += run[Run.CUSTOM] + (json ? "{" : uint(names.length, Major.MAP)) + custom(names, json, perList, run, head) + endMap;
       dropped += names.dropped;
     }
     if (json) doc += "}";
@@ -264,7 +264,7 @@ export function writeReport(): number | string {
   if (buf === room) return (typeof E !== "undefined" && E.toFlatString(doc)) || doc;
   // Espruino's set takes a string as its bytes; Node's would take it for an array of NaNs
   if (typeof E !== "undefined") buf.set(doc as any);
-  else for (i = 0; i < doc.length; i++) buf[i] = doc.charCodeAt(i);
+  else for (slot = 0; slot < doc.length; slot++) buf[slot] = doc.charCodeAt(slot);
   return doc.length;
 }
 
