@@ -124,10 +124,11 @@ export function writeReport(): number | string {
     fits: number = Limit.LIST, // the largest perList known to fit (-1: none)
     tooBig: number = Limit.LIST + 1, // the smallest perList known not to fit (LIST + 1: first pass; -1: last pass)
     dropped = 0,
-    sections: string[], // of metrics, in canonical order
-    entries: string[], // of a list
+    sections, // how many metrics sections the document has
+    next: string, // what goes before the next section
     total: string,
-    list: string,
+    list: string, // the entries of a list
+    listed, // how many
     count,
     seen, // established slots seen
     address: any, // of a connection: its remote address, then the address as text
@@ -173,75 +174,93 @@ export function writeReport(): number | string {
   run = json || arguments[2] || names ? styleRuns(json, arguments[2]).split("\0") : 0;
   // First try: write at once. Only a document that turns out too big costs more passes: the largest perList
   // that fits (the size grows with it), between fits and tooBig.
+  // the document is written as it comes, section by section and entry by entry, each appended to the string that
+  // holds it: Espruino appends in place where `+=` finds a string held by one variable, where a concatenation
+  // makes a copy (and an array of parts and its join would hold each part twice)
+  sections =
+    (flags & Flag.NET_STATS ? 1 : 0) +
+    (flags & (Flag.TCP_TOTAL | Flag.TCP_REMOTE) ? 1 : 0) +
+    (flags & (Flag.TCP_PORTS_TOTAL | Flag.TCP_PORTS) ? 1 : 0) +
+    (flags & (Flag.UDP_PORTS_TOTAL | Flag.UDP_PORTS) ? 1 : 0);
   for (;;) {
     dropped = 0;
-    sections = [];
+    next = ""; // what goes before the next section: nothing before the first
+    doc = smallMap[names ? 3 : 2] + (run ? run[Run.HEADER] : Short.HEADER) + uint(reportId) + (run ? run[Run.METRICS] : Short.METRICS) + smallMap[sections];
     if (flags & Flag.NET_STATS) {
-      sections.push(
+      doc +=
         (run ? run[Run.BYTES_IN] : Short.BYTES_IN) +
-          uint(NS[0]) +
-          (run ? run[Run.BYTES_OUT] : Short.BYTES_OUT) +
-          uint(NS[1]) +
-          (run ? run[Run.PACKETS_IN] : Short.PACKETS_IN) +
-          uint(NS[2]) +
-          (run ? run[Run.PACKETS_OUT] : Short.PACKETS_OUT) +
-          uint(NS[3]) +
-          endMap,
-      );
+        uint(NS[0]) +
+        (run ? run[Run.BYTES_OUT] : Short.BYTES_OUT) +
+        uint(NS[1]) +
+        (run ? run[Run.PACKETS_IN] : Short.PACKETS_IN) +
+        uint(NS[2]) +
+        (run ? run[Run.PACKETS_OUT] : Short.PACKETS_OUT) +
+        uint(NS[3]) +
+        endMap;
+      next = separator;
     }
     if (flags & (Flag.TCP_TOTAL | Flag.TCP_REMOTE)) {
       // {total, connections}: the established connections with a known address (a loop's body is read again at
       // every turn: the loop ends at the last established slot: slots are taken first free, and S[At.EST] counts
       // every established connection, slotted or not)
-      entries = [];
-      count = 0;
+      list = "";
+      listed = count = 0;
       if (flags & Flag.TCP_REMOTE)
         for (slot = At.RING, seen = 0; seen < S[At.EST] && slot < S.length; slot += Slot.SIZE)
           if (S[slot + Slot.TICKET] > 0 && ++seen && S[slot] && count++ < Limit.LIST) {
-            if (entries.length >= perList) dropped++;
+            if (listed >= perList) dropped++;
             else {
               // the entry, written here: a nested function would be made at every report
               address = S[slot];
               ports = S[slot + Slot.PORTS];
               address = (address >>> 24) + "." + ((address >> 16) & 255) + "." + ((address >> 8) & 255) + "." + (address & 255) + ":" + (ports >>> 16);
               // "a.b.c.d:port" is at most 21 bytes: its CBOR head is one byte
-              entries.push(
+              list +=
+                (listed++ ? separator : "") +
                 (flags & Flag.TCP_LOCAL && ports & 65535
                   ? (run ? run[Run.CONNECTION_LOCAL] : Short.CONNECTION_LOCAL) + uint(ports & 65535) + (run ? run[Run.REMOTE_ADDR] : Short.REMOTE_ADDR)
                   : run
                     ? run[Run.CONNECTION]
-                    : Short.CONNECTION) + (json ? '"' + address + '"}' : String.fromCharCode(Major.TEXT + address.length) + address),
-              );
+                    : Short.CONNECTION) +
+                (json ? '"' + address + '"}' : String.fromCharCode(Major.TEXT + address.length) + address);
             }
           }
-      total = flags & Flag.TCP_TOTAL ? (run ? run[Run.TOTAL] : Short.TOTAL) + uint(S[At.EST]) : "";
-      list =
-        flags & Flag.TCP_REMOTE
-          ? (run ? run[Run.CONNECTIONS] : Short.CONNECTIONS) + (json ? "[" + entries.join(separator) + "]" : uint(entries.length, Major.ARRAY) + entries.join(""))
-          : "";
-      sections.push((run ? run[Run.TCP] : Short.TCP) + smallMap[total && list ? 2 : 1] + total + (total && list ? separator : "") + list + endMap + endMap);
+      count = flags & Flag.TCP_TOTAL && flags & Flag.TCP_REMOTE; // both keys
+      doc +=
+        next +
+        (run ? run[Run.TCP] : Short.TCP) +
+        smallMap[count ? 2 : 1] +
+        (flags & Flag.TCP_TOTAL ? (run ? run[Run.TOTAL] : Short.TOTAL) + uint(S[At.EST]) + (count ? separator : "") : "");
+      if (flags & Flag.TCP_REMOTE) {
+        doc += (run ? run[Run.CONNECTIONS] : Short.CONNECTIONS) + (json ? "[" : uint(listed, Major.ARRAY));
+        doc += list;
+        if (json) doc += "]";
+      }
+      doc += endMap + endMap;
+      next = separator;
     }
     // {total, ports} of the TCP, then of the UDP port table (S[base]: the total, then the ports, 0 free); the
     // flags of the UDP table are those of the TCP one, shifted
     for (base = At.TP, count = flags; base; base = base < At.UP ? At.UP : 0, count = flags >> 2) {
       if (!(count & (Flag.TCP_PORTS_TOTAL | Flag.TCP_PORTS))) continue;
-      entries = [];
       total = count & Flag.TCP_PORTS_TOTAL ? (run ? run[Run.TOTAL] : Short.TOTAL) + uint(S[base]) : "";
-      if (count & Flag.TCP_PORTS && S[base])
-        for (slot = base + 1; slot <= base + Ports.TABLE; slot++) if (S[slot]) entries.length < perList ? entries.push((run ? run[Run.PORT] : Short.PORT) + uint(S[slot]) + endMap) : dropped++;
-      list =
-        count & Flag.TCP_PORTS
-          ? (run ? run[Run.PORTS] : Short.PORTS) + (json ? "[" + entries.join(separator) + "]" : uint(entries.length, Major.ARRAY) + entries.join(""))
-          : "";
-      sections.push(
+      list = "";
+      listed = 0;
+      if (count & Flag.TCP_PORTS) {
+        for (slot = base + 1; slot <= base + Ports.TABLE; slot++)
+          if (S[slot]) listed < perList ? (list += (listed++ ? separator : "") + (run ? run[Run.PORT] : Short.PORT) + uint(S[slot]) + endMap) : dropped++;
+        list = (run ? run[Run.PORTS] : Short.PORTS) + (json ? "[" + list + "]" : uint(listed, Major.ARRAY) + list);
+      }
+      doc +=
+        next +
         (run ? run[base < At.UP ? Run.TCP_PORTS : Run.UDP_PORTS] : base < At.UP ? Short.TCP_PORTS : Short.UDP_PORTS) +
-          smallMap[total && list ? 2 : 1] +
-          // canonical order (the shorter key first, then bytewise), as tools/runs.ts found it for the tag style
-          ((arguments[2] ? TotalFirst.LONG : TotalFirst.SHORT) ? total + (total && list ? separator : "") + list : list + (total && list ? separator : "") + total) +
-          endMap,
-      );
+        smallMap[total && list ? 2 : 1] +
+        // canonical order (the shorter key first, then bytewise), as tools/runs.ts found it for the tag style
+        ((arguments[2] ? TotalFirst.LONG : TotalFirst.SHORT) ? total + (total && list ? separator : "") + list : list + (total && list ? separator : "") + total) +
+        endMap;
+      next = separator;
     }
-    doc = smallMap[names ? 3 : 2] + (run ? run[Run.HEADER] : Short.HEADER) + uint(reportId) + (run ? run[Run.METRICS] : Short.METRICS) + smallMap[sections.length] + sections.join(separator) + endMap;
+    doc += endMap;
     if (names) {
       doc += run[Run.CUSTOM] + (json ? "{" : uint(names.length, Major.MAP)) + custom(names, json, perList, run, head) + endMap;
       dropped += names.dropped;
