@@ -115,10 +115,9 @@ export function writeReport(): number | string {
     run: any, // the runs of the style, split; 0 for the default style, whose runs (Short) are written in place
     names: any = null, // the custom metrics' names in canonical order (.values: the checked object); null: none
     doc = "",
-    separator = json ? "," : "",
-    // what closes a map, and the start of a map of n <= 4 entries (smallMap[n]): looked up, not a call (a call
-    // reads the callee's source again)
-    endMap = json ? "}" : "",
+    // the start of a map of n <= 4 entries (smallMap[n]): looked up, not a call (a call reads the callee's source
+    // again). What separates entries and closes a map is written in place, (json ? "," : "") and
+    // (json ? "}" : ""): a local holding it would cost 2 JsVars while the report is written.
     smallMap = json ? "{{{{{" : "\xa0\xa1\xa2\xa3\xa4",
     perList: number = Limit.LIST, // entries per list in this pass
     fits: number = Limit.LIST, // the largest perList known to fit (-1: none)
@@ -196,8 +195,8 @@ export function writeReport(): number | string {
         uint(NS[2]) +
         (run ? run[Run.PACKETS_OUT] : Short.PACKETS_OUT) +
         uint(NS[3]) +
-        endMap;
-      next = separator;
+        (json ? "}" : "");
+      next = (json ? "," : "");
     }
     if (flags & (Flag.TCP_TOTAL | Flag.TCP_REMOTE)) {
       // {total, connections}: the established connections with a known address (a loop's body is read again at
@@ -216,7 +215,7 @@ export function writeReport(): number | string {
               address = (address >>> 24) + "." + ((address >> 16) & 255) + "." + ((address >> 8) & 255) + "." + (address & 255) + ":" + (ports >>> 16);
               // "a.b.c.d:port" is at most 21 bytes: its CBOR head is one byte
               list +=
-                (listed++ ? separator : "") +
+                (listed++ ? (json ? "," : "") : "") +
                 (flags & Flag.TCP_LOCAL && ports & 65535
                   ? (run ? run[Run.CONNECTION_LOCAL] : Short.CONNECTION_LOCAL) + uint(ports & 65535) + (run ? run[Run.REMOTE_ADDR] : Short.REMOTE_ADDR)
                   : run
@@ -230,14 +229,14 @@ export function writeReport(): number | string {
         next +
         (run ? run[Run.TCP] : Short.TCP) +
         smallMap[count ? 2 : 1] +
-        (flags & Flag.TCP_TOTAL ? (run ? run[Run.TOTAL] : Short.TOTAL) + uint(S[At.EST]) + (count ? separator : "") : "");
+        (flags & Flag.TCP_TOTAL ? (run ? run[Run.TOTAL] : Short.TOTAL) + uint(S[At.EST]) + (count ? (json ? "," : "") : "") : "");
       if (flags & Flag.TCP_REMOTE) {
         doc += (run ? run[Run.CONNECTIONS] : Short.CONNECTIONS) + (json ? "[" : uint(listed, Major.ARRAY));
         doc += list;
         if (json) doc += "]";
       }
-      doc += endMap + endMap;
-      next = separator;
+      doc += json ? "}}" : "";
+      next = (json ? "," : "");
     }
     // {total, ports} of the TCP, then of the UDP port table (S[base]: the total, then the ports, 0 free); the
     // flags of the UDP table are those of the TCP one, shifted
@@ -248,7 +247,7 @@ export function writeReport(): number | string {
       listed = 0;
       if (count & Flag.TCP_PORTS) {
         for (slot = base + 1; slot <= base + Ports.TABLE; slot++)
-          if (S[slot]) listed < perList ? (list += (listed++ ? separator : "") + (run ? run[Run.PORT] : Short.PORT) + uint(S[slot]) + endMap) : dropped++;
+          if (S[slot]) listed < perList ? (list += (listed++ ? (json ? "," : "") : "") + (run ? run[Run.PORT] : Short.PORT) + uint(S[slot]) + (json ? "}" : "")) : dropped++;
         list = (run ? run[Run.PORTS] : Short.PORTS) + (json ? "[" + list + "]" : uint(listed, Major.ARRAY) + list);
       }
       doc +=
@@ -256,13 +255,13 @@ export function writeReport(): number | string {
         (run ? run[base < At.UP ? Run.TCP_PORTS : Run.UDP_PORTS] : base < At.UP ? Short.TCP_PORTS : Short.UDP_PORTS) +
         smallMap[total && list ? 2 : 1] +
         // canonical order (the shorter key first, then bytewise), as tools/runs.ts found it for the tag style
-        ((arguments[2] ? TotalFirst.LONG : TotalFirst.SHORT) ? total + (total && list ? separator : "") + list : list + (total && list ? separator : "") + total) +
-        endMap;
-      next = separator;
+        ((arguments[2] ? TotalFirst.LONG : TotalFirst.SHORT) ? total + (total && list ? (json ? "," : "") : "") + list : list + (total && list ? (json ? "," : "") : "") + total) +
+        (json ? "}" : "");
+      next = (json ? "," : "");
     }
-    doc += endMap;
+    doc += (json ? "}" : "");
     if (names) {
-      doc += run[Run.CUSTOM] + (json ? "{" : uint(names.length, Major.MAP)) + custom(names, json, perList, run, head) + endMap;
+      doc += run[Run.CUSTOM] + (json ? "{" : uint(names.length, Major.MAP)) + custom(names, json, perList, run, head) + (json ? "}" : "");
       dropped += names.dropped;
     }
     if (json) doc += "}";
