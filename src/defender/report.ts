@@ -9,12 +9,13 @@
 // x86 core, string literals and nested functions included) and runs native code fast: the constant parts of the
 // document (keys with their container heads, the version) come encoded from runs.ts (generated from the tag
 // table, in the style asked for; the default style's written in place, the others split from one string), and
-// the document is built as one byte string by native concatenation, then copied into the buffer at once (or
-// handed to the agent, in one block on Espruino). writeReport holds the hot path only, its per-key helper is a
-// one-liner, the slot loop stops at the last established slot, and the custom metrics (checked against the rules of src/common/spec.ts before anything is written, then written)
-// live in a function of their own, read only for reports that have them. Nothing is kept between reports: the
-// runs, the document and the nested helpers exist only while a report is written. Measured by
-// `npm run bench -- report` against cbor-js on the interpreter.
+// the document is built as one byte string, appended to in place (`+=` on a string held by one variable: no
+// copy, no array of parts), then copied into the buffer at once (or handed to the agent, in one block on
+// Espruino). writeReport holds the hot path only, its per-key helper is a one-liner, the slot loop stops at the
+// last established slot, and the custom metrics (checked against the rules of src/common/spec.ts before anything
+// is written, then written) live in a function of their own, read only for reports that have them. Nothing is
+// kept between reports: the runs, the document and the nested helpers exist only while a report is written.
+// Measured by `npm run bench -- report` against cbor-js on the interpreter.
 //
 // If the document does not fit the buffer, every list is cut to its first K entries, K as large as fits
 // (binary search over passes); totals are never cut.
