@@ -333,7 +333,8 @@ export function start(info: any): number {
       if (!state[Num.DUE] || state[Num.PUBLISHING] || state[Num.GRANTED] !== Topic.BOTH) return Code.SUCCESS;
       // Publish a report: its id, reserved in Storage ahead of use
       state[Num.DUE] = 0;
-      id = Math.floor((typeof getTime === "function" ? getTime() : Date.now() / 1000) * 1000); // now
+      // the time now, in ms, then the id (one local less while the report is written)
+      id = Math.floor((typeof getTime === "function" ? getTime() : Date.now() / 1000) * 1000);
       if (reservedId < 0) {
         try {
           lastId = Math.max(lastId, +(require("Storage").read("defender.rid") as any) || 0);

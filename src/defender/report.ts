@@ -197,7 +197,7 @@ export function writeReport(): number | string {
         (run ? run[Run.PACKETS_OUT] : Short.PACKETS_OUT) +
         uint(NS[3]) +
         (json ? "}" : "");
-      next = (json ? "," : "");
+      next = json ? "," : "";
     }
     if (flags & (Flag.TCP_TOTAL | Flag.TCP_REMOTE)) {
       // {total, connections}: the established connections with a known address (a loop's body is read again at
@@ -216,7 +216,7 @@ export function writeReport(): number | string {
               address = (address >>> 24) + "." + ((address >> 16) & 255) + "." + ((address >> 8) & 255) + "." + (address & 255) + ":" + (ports >>> 16);
               // "a.b.c.d:port" is at most 21 bytes: its CBOR head is one byte
               list +=
-                (listed++ ? (json ? "," : "") : "") +
+                (listed++ && json ? "," : "") +
                 (flags & Flag.TCP_LOCAL && ports & 65535
                   ? (run ? run[Run.CONNECTION_LOCAL] : Short.CONNECTION_LOCAL) + uint(ports & 65535) + (run ? run[Run.REMOTE_ADDR] : Short.REMOTE_ADDR)
                   : run
@@ -225,19 +225,19 @@ export function writeReport(): number | string {
                 (json ? '"' + address + '"}' : String.fromCharCode(Major.TEXT + address.length) + address);
             }
           }
-      count = flags & Flag.TCP_TOTAL && flags & Flag.TCP_REMOTE; // both keys
+      count = flags & Flag.TCP_TOTAL && flags & Flag.TCP_REMOTE; // (counted above; now: whether the map has both keys)
       doc +=
         next +
         (run ? run[Run.TCP] : Short.TCP) +
         smallMap[count ? 2 : 1] +
-        (flags & Flag.TCP_TOTAL ? (run ? run[Run.TOTAL] : Short.TOTAL) + uint(S[At.EST]) + (count ? (json ? "," : "") : "") : "");
+        (flags & Flag.TCP_TOTAL ? (run ? run[Run.TOTAL] : Short.TOTAL) + uint(S[At.EST]) + (count && json ? "," : "") : "");
       if (flags & Flag.TCP_REMOTE) {
         doc += (run ? run[Run.CONNECTIONS] : Short.CONNECTIONS) + (json ? "[" : uint(listed, Major.ARRAY));
         doc += list;
         if (json) doc += "]";
       }
       doc += json ? "}}" : "";
-      next = (json ? "," : "");
+      next = json ? "," : "";
     }
     // {total, ports} of the TCP, then of the UDP port table (S[base]: the total, then the ports, 0 free); the
     // flags of the UDP table are those of the TCP one, shifted
@@ -247,8 +247,10 @@ export function writeReport(): number | string {
       list = "";
       listed = 0;
       if (count & Flag.TCP_PORTS) {
-        for (slot = base + 1; slot <= base + Ports.TABLE; slot++)
-          if (S[slot]) listed < perList ? (list += (listed++ ? (json ? "," : "") : "") + (run ? run[Run.PORT] : Short.PORT) + uint(S[slot]) + (json ? "}" : "")) : dropped++;
+        if (S[base])
+          for (slot = base + 1; slot <= base + Ports.TABLE; slot++)
+            if (S[slot]) listed < perList ? (list += (listed++ && json ? "," : "") + (run ? run[Run.PORT] : Short.PORT) + uint(S[slot]) + (json ? "}" : "")) : dropped++;
+        // (a copy of the entries: a table holds 8 ports at most)
         list = (run ? run[Run.PORTS] : Short.PORTS) + (json ? "[" + list + "]" : uint(listed, Major.ARRAY) + list);
       }
       doc +=
@@ -256,9 +258,9 @@ export function writeReport(): number | string {
         (run ? run[base < At.UP ? Run.TCP_PORTS : Run.UDP_PORTS] : base < At.UP ? Short.TCP_PORTS : Short.UDP_PORTS) +
         smallMap[total && list ? 2 : 1] +
         // canonical order (the shorter key first, then bytewise), as tools/runs.ts found it for the tag style
-        ((arguments[2] ? TotalFirst.LONG : TotalFirst.SHORT) ? total + (total && list ? (json ? "," : "") : "") + list : list + (total && list ? (json ? "," : "") : "") + total) +
+        ((arguments[2] ? TotalFirst.LONG : TotalFirst.SHORT) ? total + (total && list && json ? "," : "") + list : list + (total && list && json ? "," : "") + total) +
         (json ? "}" : "");
-      next = (json ? "," : "");
+      next = json ? "," : "";
     }
     doc += (json ? "}" : "");
     if (names) {
