@@ -124,17 +124,7 @@ export function writeReport(): number | string {
     fits: number = Limit.LIST, // the largest perList known to fit (-1: none)
     tooBig: number = Limit.LIST + 1, // the smallest perList known not to fit (LIST + 1: first pass; -1: last pass)
     dropped = 0,
-    sections, // how many metrics sections the document has
-    next: string, // what goes before the next section
-    total: string,
-    list: string, // the entries of a list
-    listed, // how many
-    count,
-    seen, // established slots seen
-    address: any, // of a connection: its remote address, then the address as text
-    ports: number, // of a connection: remote port << 16 | local port
-    slot,
-    base;
+    sections; // how many metrics sections the document has
 
   /** A number: JSON text, or a CBOR head: an unsigned integer (0 <= n <= 2^53), or with `major` the start of a
    * map or array of n entries (JSON's "{" and "[" are written by the caller). One helper, not two: each nested
@@ -184,8 +174,19 @@ export function writeReport(): number | string {
     (flags & (Flag.UDP_PORTS_TOTAL | Flag.UDP_PORTS) ? 1 : 0);
   for (;;) {
     dropped = 0;
-    next = ""; // what goes before the next section: nothing before the first
     doc = smallMap[names ? 3 : 2] + (run ? run[Run.HEADER] : Short.HEADER) + uint(reportId) + (run ? run[Run.METRICS] : Short.METRICS) + smallMap[sections];
+    // declared here, once the report id is written (its 8-byte head is where the call needs the most): the
+    // interpreter makes a local when its `var` runs, not when the call starts
+    var next = "", // what goes before the next section: nothing before the first
+      total: string,
+      list: string, // the entries of a list
+      listed, // how many
+      count,
+      seen, // established slots seen
+      address: any, // of a connection: its remote address, then the address as text
+      ports: number, // of a connection: remote port << 16 | local port
+      slot,
+      base;
     if (flags & Flag.NET_STATS) {
       doc +=
         (run ? run[Run.BYTES_IN] : Short.BYTES_IN) +
