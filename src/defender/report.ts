@@ -140,12 +140,18 @@ export function writeReport(): number | string {
     var size = n < 256 ? 1 : n < 65536 ? 2 : n < Number2.TWO_32 ? 4 : 8,
       high = Math.floor(n / Number2.TWO_32), // below 2^21
       low = n % Number2.TWO_32;
-    // (four bytes a call: each argument is a JsVar while the call runs, and an 8-byte head is where a report's
-    // writing needs the most)
     return (
       String.fromCharCode(major + (size < 2 ? Cbor.ONE_BYTE : size < 4 ? Cbor.TWO_BYTES : size < 8 ? Cbor.FOUR_BYTES : Cbor.EIGHT_BYTES)) +
-      (size > 4 ? String.fromCharCode(high >> 24, (high >> 16) & 255, (high >> 8) & 255, high & 255) : "") +
-      String.fromCharCode(Math.floor(low / 16777216), Math.floor(low / 65536) & 255, (low % 65536) >> 8, low % 256).substr(size > 4 ? 0 : 4 - size)
+      String.fromCharCode(
+        high >> 24,
+        (high >> 16) & 255,
+        (high >> 8) & 255,
+        high & 255,
+        Math.floor(low / 16777216),
+        Math.floor(low / 65536) & 255,
+        (low % 65536) >> 8,
+        low % 256,
+      ).substr(8 - size)
     );
   }
 
