@@ -46,6 +46,11 @@ function troubled(out: string): boolean {
   return /EVENT|ERROR|Uncaught|MEMORY/.test(out);
 }
 
+/** Whether a run of the scenario for FREE_REPORTS reports got them all through, untroubled. */
+function wentThrough(out: string): boolean {
+  return new RegExp(`AT ${FREE_REPORTS} `).test(out) && !troubled(out);
+}
+
 /** The scenario as an Espruino script; `fill` first fills memory until only that many JsVars are free. The
  * report's format and tag style: CBOR and short tags unless asked. */
 function scenario(mqttPort: number, echoPort: number, reports: number, fill = 0, format = 'cbor', longTags = false): string {
@@ -142,7 +147,7 @@ async function memory(): Promise<void> {
     const seen = new Set(svc.reports('bench').map((r) => r.exactId));
     const low = await runScript(dir, scenario(svc.port, echoPort, FREE_REPORTS, 600), (FREE_REPORTS * PERIOD + 60) * 1000);
     const free = Number(/FREE (\d+)/.exec(low.out)?.[1]);
-    const lowOk = /AT \d+ /.test(low.out) && !troubled(low.out);
+    const lowOk = wentThrough(low.out);
     const lowAccepted = svc.reports('bench').filter((r) => !seen.has(r.exactId) && r.verdict === 'ACCEPTED').length;
     rows.push({
       what: `600 JsVars free (${free} measured): reports accepted, no memory error`,
@@ -154,10 +159,8 @@ async function memory(): Promise<void> {
 
     // the true peak: the sampled one above cannot see inside a synchronous call (the report's writing), so fill
     // memory before the first require and find, by bisection, the least free memory the scenario runs in
-    const runsWith = async (free: number): Promise<boolean> => {
-      const out = (await runScript(dir, scenario(svc.port, echoPort, FREE_REPORTS, free), (FREE_REPORTS * PERIOD + 60) * 1000)).out;
-      return new RegExp(`AT ${FREE_REPORTS} `).test(out) && !troubled(out);
-    };
+    const runsWith = async (free: number): Promise<boolean> =>
+      wentThrough((await runScript(dir, scenario(svc.port, echoPort, FREE_REPORTS, free), (FREE_REPORTS * PERIOD + 60) * 1000)).out);
     let fails = 300;
     let runs = lowOk ? 600 : 1200;
     if (!(await runsWith(fails)) && (lowOk || (await runsWith(runs)))) {

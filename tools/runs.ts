@@ -54,9 +54,12 @@ const fixedOrder = [
   ['local_port', 'remote_addr'],
 ];
 
+/** Long tag -> short tag, from the tag table. */
+const shortNames = new Map(tagNames().split(',').map((pair) => pair.split(' ') as [string, string]));
+
 /** A tag's name in a tag style (long: the tag itself; short: its short name in the table). */
 function tagName(tag: string, long: boolean): string {
-  const short = new Map(tagNames().split(',').map((pair) => pair.split(' ') as [string, string])).get(tag);
+  const short = shortNames.get(tag);
   if (short === undefined) throw new Error(`tools/runs.ts: "${tag}" is not in the tag table`);
   return long ? tag : short;
 }

@@ -162,8 +162,6 @@ export function writeReport(): number | string {
   // the default style's runs are written in place (Short); the others, and the default's when custom metrics
   // need them, are split from the style's string, read only when asked for
   run = json || arguments[2] || names ? styleRuns(json, arguments[2]).split("\0") : 0;
-  // First try: write at once. Only a document that turns out too big costs more passes: the largest perList
-  // that fits (the size grows with it), between fits and tooBig.
   // the document is written as it comes, section by section and entry by entry, each appended to the string that
   // holds it: Espruino appends in place where `+=` finds a string held by one variable, where a concatenation
   // makes a copy (and an array of parts and its join would hold each part twice)
@@ -172,6 +170,8 @@ export function writeReport(): number | string {
     (flags & (Flag.TCP_TOTAL | Flag.TCP_REMOTE) ? 1 : 0) +
     (flags & (Flag.TCP_PORTS_TOTAL | Flag.TCP_PORTS) ? 1 : 0) +
     (flags & (Flag.UDP_PORTS_TOTAL | Flag.UDP_PORTS) ? 1 : 0);
+  // First try: write at once. Only a document that turns out too big costs more passes: the largest perList
+  // that fits (the size grows with it), between fits and tooBig.
   for (;;) {
     dropped = 0;
     doc = smallMap[names ? 3 : 2] + (run ? run[Run.HEADER] : Short.HEADER) + uint(reportId) + (run ? run[Run.METRICS] : Short.METRICS) + smallMap[sections];
