@@ -28,11 +28,12 @@
 // Memory on Espruino (README, "Memory on Espruino"): a function costs RAM for as long as it exists, a function
 // nested in one that has not run costs nothing, and so does a local variable of a call that has returned. So the
 // running agent is one closure, made by start() and dropped by stop(): the interval, the client's three events,
-// stop() and report() all call it (Op below). What it does per call (write a report, decode a response, ...) is
-// written in line in it and exists only while that call runs. Its numbers live in one Int32Array (Num), not in
-// variables of start()'s scope, each of which the closure would keep; an event object is made per event. What
-// outlives a run (period, metrics flags, report ids) is module-level.
-import { setSlots, S, NS, At } from "./ring";
+// stop() and report() all call it (Op below), and so does the agent itself to tell the application (Op.EMIT). What
+// it does per call (write a report, decode a response, ...) is written in line in it and exists only while that
+// call runs. Its numbers live in ring.ts's Int32Array (Num), not in variables of start()'s scope, each of which the
+// closure would keep; an event object is made per event. What outlives a run (period, metrics flags, report ids)
+// is module-level.
+import { setSlots, S, NS, At, Stat } from "./ring";
 import { writeReport, badMetric, Err, Flag } from "./report";
 
 /** Error codes (README: numbers, the FreeRTOS library's order first; strerror() names them). */
@@ -69,31 +70,31 @@ const enum Op {
   STOP = 3, // stop()
   PUBLISHED = 4, // the publish's callback (arg: its error)
   SUBSCRIBED = 5, // a subscription's callback (arg: its Topic bit; third argument: its error)
+  EMIT = 6, // an event for the application: (Op.EMIT, type, reportId, code, message)
 }
 
-/** The running agent's numbers, in one Int32Array: Espruino's Int32Array costs 4 + bytes / 14 JsVars, and ring.ts
- * has made the type's first one already (a first Float64Array costs 16 JsVars more, for good). Report ids do not
- * fit: the awaited ones are kept as their low 32 bits, enough to match a response among four; the id in flight
- * is lastId (no other is made while a publish is in flight). */
+/** The running agent's numbers: where they are in ring.ts's S, from At.AGENT to At.RING (a typed array of their
+ * own would cost some 5 JsVars more). Zero while stopped. Report ids do not fit: the awaited ones are kept as
+ * their low 32 bits, enough to match a response among four; the id in flight is lastId (no other is made while
+ * a publish is in flight). writeReport's info is S itself: S[At.DROPPED], list entries the report dropped to fit
+ * the buffer; S[At.OVF], connections that found no slot. */
 const enum Num {
-  DROPPED = 0, // writeReport's info: list entries dropped to fit the buffer
-  OVERFLOWED = 1, // and connections that found no slot
-  AWAITED = 2, // 4 ids awaiting a response, their low 32 bits (0: none)
+  AWAITED = At.AGENT, // 4 ids awaiting a response, their low 32 bits (0: none)
   AWAITED_COUNT = 4,
-  TIMER = 6, // the interval's handle (0: none: Espruino's clearInterval(undefined) throws)
-  TIMER_MS = 7, // the interval it runs at, whole milliseconds
-  LINK_UP = 8, // client connected as far as its events tell (taken as connected at start: a client that is
-  // not holds the subscriptions until it is, or refuses them: then they are asked again)
-  GRANTED = 9, // Topic bits
-  ASKED = 10, // Topic bits: subscribe sent, no answer yet
-  PUBLISHING = 11, // a publish is in flight
-  DUE = 12, // a report is wanted
-  NEXT_AWAITED = 13, // where the next published id goes among the awaited ones
-  JSON = 14, // 1: JSON, 0: CBOR
-  LONG_TAGS = 15,
-  MAX_BYTES = 16, // bufferSize: the most bytes a report may take
-  CARRIED_OVF = 17, // what the report in flight carried of S[At.OVF] (of NS: in `carried`)
-  SIZE = 18,
+  TIMER = At.AGENT + 4, // the interval's handle (0: none: Espruino's clearInterval(undefined) throws)
+  TIMER_MS = At.AGENT + 5, // the interval it runs at, whole milliseconds
+  LINK_UP = At.AGENT + 6, // client connected as far as its events tell (taken as connected at start: a client
+  // that is not holds the subscriptions until it is, or refuses them: then they are asked again)
+  GRANTED = At.AGENT + 7, // Topic bits
+  ASKED = At.AGENT + 8, // Topic bits: subscribe sent, no answer yet
+  PUBLISHING = At.AGENT + 9, // a publish is in flight
+  DUE = At.AGENT + 10, // a report is wanted
+  NEXT_AWAITED = At.AGENT + 11, // where the next published id goes among the awaited ones
+  JSON = At.AGENT + 12, // 1: JSON, 0: CBOR
+  LONG_TAGS = At.AGENT + 13,
+  MAX_BYTES = At.AGENT + 14, // bufferSize: the most bytes a report may take
+  CARRIED_OVF = At.AGENT + 15, // what the report in flight carried of S[At.OVF] (of NS: at Stat.CARRIED)
+  END = At.AGENT + 16, // ring.ts's At.RING
 }
 
 /** Bits of the subscription state: a topic granted, or asked and not answered yet. */
@@ -131,10 +132,8 @@ var period = Limit.DEFAULT_PERIOD as number,
 
 export function start(info: any): number {
   // start()'s variables are the running agent's state: each one costs RAM while it runs, so there are few,
-  // the numbers are in `state`, and `agent` holds the previous minimum period until it is the agent.
+  // the numbers are in S (Num), and `agent` holds the previous minimum period until it is the agent.
   var client = info && info.mqtt,
-    state: any,
-    carried: any, // what the report in flight carried of NS (bytes in, out, packets in, out): doubles, exact
     callback: any,
     custom: any,
     topic: string, // the report topic; responses come on topic + "/accepted" and "/rejected"
@@ -155,34 +154,31 @@ export function start(info: any): number {
     return Code.INVALID_INPUT;
   }
   try {
-    state = new Int32Array(Num.SIZE);
-    carried = [0, 0, 0, 0];
+    setSlots(info.slots); // the ring, and in it the agent's numbers (zero: stop() leaves them so)
   } catch (x) {
     minPeriod = agent;
     return Code.NO_MEMORY;
   }
-  // last: the period against the new minimum (setPeriod changes nothing on error); its code waits in state[0],
-  // which every report overwrites, not in a variable of start(), which the agent's closure would keep
-  if ((state[0] = setPeriod(info.period != null ? info.period : period))) {
+  // last: the period against the new minimum (setPeriod changes nothing on error); its code waits in `custom`,
+  // not in a variable of its own, which the agent's closure would keep
+  if ((custom = setPeriod(info.period != null ? info.period : period))) {
     minPeriod = agent;
-    return state[0];
+    return custom;
   }
-  state[0] = 0;
-  setSlots(info.slots);
   callback = info.callback;
   custom = info.custom || null;
-  state[Num.JSON] = info.format === "json" ? 1 : 0;
-  state[Num.LONG_TAGS] = info.longTags ? 1 : 0;
-  state[Num.LINK_UP] = 1;
-  state[Num.MAX_BYTES] = info.bufferSize || Limit.DEFAULT_BUFFER;
-  topic = "$aws/things/" + info.thingName + "/defender/metrics/" + (state[Num.JSON] ? "json" : "cbor");
+  S[Num.JSON] = info.format === "json" ? 1 : 0;
+  S[Num.LONG_TAGS] = info.longTags ? 1 : 0;
+  S[Num.LINK_UP] = 1;
+  S[Num.MAX_BYTES] = info.bufferSize || Limit.DEFAULT_BUFFER;
+  topic = "$aws/things/" + info.thingName + "/defender/metrics/" + (S[Num.JSON] ? "json" : "cbor");
   info = 0; // not the caller's object
 
   // Parameters from `arguments` (a named parameter costs a JsVar for as long as the function exists); the
   // nested functions take named ones (Espruino 2v29 would give them this function's `arguments`).
   // What a call does is written in line, not in nested functions: every function nested here is made at every
   // call, and the ones that are made still exist while the report is published (the peak). The message branch
-  // makes its own; emit() is at module level.
+  // makes its own; events go out through the agent itself (Op.EMIT).
   running = agent = function (): any {
     var op = arguments[0],
       arg = arguments[1],
@@ -192,8 +188,19 @@ export function start(info: any): number {
 
     try {
       if (running !== agent) return Code.NOT_STARTED; // a callback of an earlier run
+      if (op === Op.EMIT) {
+        // the application's callback, with a new event: (Op.EMIT, type, reportId, code, message); code: an error
+        // code, the service's ErrorCode, or a count; message: text (from an Error, its message). Here, not in a
+        // function of its own, which would cost its JsVars for as long as the module is loaded.
+        try {
+          if (callback) callback({ type: arg, reportId: arguments[2], code: arguments[3], message: arguments[4] ? "" + (arguments[4].message || arguments[4]) : "" });
+        } catch (x) {
+          // the application's callback must not break the agent
+        }
+        return;
+      }
       if (typeof op === "string") {
-        state[Num.LINK_UP] = 0; // "disconnected"
+        S[Num.LINK_UP] = 0; // "disconnected"
         return;
       }
       if (typeof op === "object") {
@@ -249,7 +256,7 @@ export function start(info: any): number {
 
           if (!verdict) return;
           try {
-            body = state[Num.JSON] ? JSON.parse(message.message) : decodeCbor(message.message);
+            body = S[Num.JSON] ? JSON.parse(message.message) : decodeCbor(message.message);
             // what the events need, taken before one is emitted: the decoded response is let go first
             id = body.reportId;
             status = body.status;
@@ -261,18 +268,18 @@ export function start(info: any): number {
           }
           body = message = 0;
           for (k = Num.AWAITED; k < Num.AWAITED + Num.AWAITED_COUNT; k++) {
-            if (id && state[k] === (id | 0)) {
-              state[k] = 0;
-              return verdict === Event.METRICS_ACCEPTED ? emit(callback, verdict, id, 0, 0) : emit(callback, verdict, id, code, text);
+            if (id && S[k] === (id | 0)) {
+              S[k] = 0;
+              return verdict === Event.METRICS_ACCEPTED ? agent(Op.EMIT, verdict, id, 0, 0) : agent(Op.EMIT, verdict, id, code, text);
             }
           }
-          emit(callback, Event.UNEXPECTED_RESPONSE, +id || 0, 0, status);
+          agent(Op.EMIT, Event.UNEXPECTED_RESPONSE, +id || 0, 0, status);
         })(op);
       }
       if (op === Op.STOP) {
         running = null;
-        if (state[Num.TIMER]) clearInterval(state[Num.TIMER]);
-        state[Num.TIMER] = 0;
+        if (S[Num.TIMER]) clearInterval(S[Num.TIMER]);
+        for (which = At.AGENT; which < At.RING; which++) S[which] = 0; // as the next start() expects them
         minPeriod = Limit.DEFAULT_PERIOD;
         try {
           client.removeListener("connected", agent);
@@ -290,37 +297,37 @@ export function start(info: any): number {
       if (op === Op.PUBLISHED) {
         // the next report may be written; on success what the report carried has been reported, on failure it
         // stays for the next report
-        state[Num.PUBLISHING] = 0;
-        if (arg) return emit(callback, Event.PUBLISH_FAILED, lastId, Code.MQTT_FAILURE, arg);
-        NS[0] -= carried[0];
-        NS[1] -= carried[1];
-        NS[2] -= carried[2];
-        NS[3] -= carried[3];
-        S[At.OVF] -= state[Num.CARRIED_OVF];
+        S[Num.PUBLISHING] = 0;
+        if (arg) return agent(Op.EMIT, Event.PUBLISH_FAILED, lastId, Code.MQTT_FAILURE, arg);
+        NS[0] -= NS[Stat.CARRIED];
+        NS[1] -= NS[Stat.CARRIED + 1];
+        NS[2] -= NS[Stat.CARRIED + 2];
+        NS[3] -= NS[Stat.CARRIED + 3];
+        S[At.OVF] -= S[Num.CARRIED_OVF];
         return;
       }
       if (op === Op.SUBSCRIBED) {
-        state[Num.ASKED] &= ~arg;
-        if (arguments[2]) return emit(callback, Event.SUBSCRIBE_FAILED, 0, Code.MQTT_FAILURE, arguments[2]);
-        state[Num.GRANTED] |= arg; // and if a report waited for it, it goes now
+        S[Num.ASKED] &= ~arg;
+        if (arguments[2]) return agent(Op.EMIT, Event.SUBSCRIBE_FAILED, 0, Code.MQTT_FAILURE, arguments[2]);
+        S[Num.GRANTED] |= arg; // and if a report waited for it, it goes now
       } else if (op === Op.REPORT) {
-        if (!state[Num.LINK_UP]) return Code.MQTT_FAILURE;
-        if (state[Num.PUBLISHING]) return Code.BUSY;
-        state[Num.DUE] = 1;
+        if (!S[Num.LINK_UP]) return Code.MQTT_FAILURE;
+        if (S[Num.PUBLISHING]) return Code.BUSY;
+        S[Num.DUE] = 1;
       } else {
         if (op === Op.TICK) {
           // a new period takes effect here, at the next iteration
-          if (state[Num.TIMER_MS] !== ((period * 1000) | 0)) {
-            if (state[Num.TIMER]) clearInterval(state[Num.TIMER]);
-            state[Num.TIMER] = (setInterval as Every)(agent, (state[Num.TIMER_MS] = period * 1000), Op.TICK);
+          if (S[Num.TIMER_MS] !== ((period * 1000) | 0)) {
+            if (S[Num.TIMER]) clearInterval(S[Num.TIMER]);
+            S[Num.TIMER] = (setInterval as Every)(agent, (S[Num.TIMER_MS] = period * 1000), Op.TICK);
           }
-          state[Num.DUE] = state[Num.LINK_UP]; // down: this tick is skipped; after the reconnect the next tick reports
-        } else state[Num.LINK_UP] = 1; // "connected"
+          S[Num.DUE] = S[Num.LINK_UP]; // down: this tick is skipped; after the reconnect the next tick reports
+        } else S[Num.LINK_UP] = 1; // "connected"
         // the response topics not granted nor asked yet. The client's callbacks are the agent, bound to what
         // they answer: a closure made here would keep this call's scope until the answer.
         for (which = Topic.ACCEPTED; which <= Topic.REJECTED; which++) {
-          if (!((state[Num.GRANTED] | state[Num.ASKED]) & which)) {
-            state[Num.ASKED] |= which;
+          if (!((S[Num.GRANTED] | S[Num.ASKED]) & which)) {
+            S[Num.ASKED] |= which;
             try {
               client.subscribe(topic + (which === Topic.ACCEPTED ? "/accepted" : "/rejected"), 1, agent.bind(null, Op.SUBSCRIBED, which));
             } catch (x) {
@@ -330,9 +337,9 @@ export function start(info: any): number {
         }
         if (op !== Op.TICK) return; // "connected": the topics whose subscription failed are asked again
       }
-      if (!state[Num.DUE] || state[Num.PUBLISHING] || state[Num.GRANTED] !== Topic.BOTH) return Code.SUCCESS;
+      if (!S[Num.DUE] || S[Num.PUBLISHING] || S[Num.GRANTED] !== Topic.BOTH) return Code.SUCCESS;
       // Publish a report: its id, reserved in Storage ahead of use
-      state[Num.DUE] = 0;
+      S[Num.DUE] = 0;
       // the time now, in ms, then the id (one local less while the report is written)
       id = Math.floor((typeof getTime === "function" ? getTime() : Date.now() / 1000) * 1000);
       if (reservedId < 0) {
@@ -356,26 +363,24 @@ export function start(info: any): number {
       // publish fails leaves its counts to the next one)
       // (written out, not a loop: a loop costs a local while the report is published, and its body is read again
       // at every turn)
-      carried[0] = metricsFlags & Flag.NET_STATS ? NS[0] : 0;
-      carried[1] = metricsFlags & Flag.NET_STATS ? NS[1] : 0;
-      carried[2] = metricsFlags & Flag.NET_STATS ? NS[2] : 0;
-      carried[3] = metricsFlags & Flag.NET_STATS ? NS[3] : 0;
-      state[Num.CARRIED_OVF] = S[At.OVF];
-      doc = writeReport(state[Num.MAX_BYTES], state[Num.JSON], state[Num.LONG_TAGS], metricsFlags, id, custom, state);
+      NS[Stat.CARRIED] = metricsFlags & Flag.NET_STATS ? NS[0] : 0;
+      NS[Stat.CARRIED + 1] = metricsFlags & Flag.NET_STATS ? NS[1] : 0;
+      NS[Stat.CARRIED + 2] = metricsFlags & Flag.NET_STATS ? NS[2] : 0;
+      NS[Stat.CARRIED + 3] = metricsFlags & Flag.NET_STATS ? NS[3] : 0;
+      S[Num.CARRIED_OVF] = S[At.OVF];
+      doc = writeReport(S[Num.MAX_BYTES], S[Num.JSON], S[Num.LONG_TAGS], metricsFlags, id, custom, S);
       if (typeof doc === "number") {
-        return emit(
-          callback,
-          Event.REPORT_FAILED,
+        return agent(Op.EMIT, Event.REPORT_FAILED,
           id,
           doc === Err.SPACE ? Code.NO_MEMORY : doc === Err.CUSTOM ? Code.INVALID_INPUT : Code.INTERNAL_FAILURE,
           doc === Err.CUSTOM ? badMetric : 0,
         );
       }
-      if (state[Num.DROPPED]) emit(callback, Event.REPORT_TRUNCATED, id, state[Num.DROPPED], 0);
-      if (state[Num.OVERFLOWED]) emit(callback, Event.SLOTS_OVERFLOWED, id, state[Num.OVERFLOWED], 0);
-      state[Num.AWAITED + state[Num.NEXT_AWAITED]] = id;
-      state[Num.NEXT_AWAITED] = (state[Num.NEXT_AWAITED] + 1) % Num.AWAITED_COUNT;
-      state[Num.PUBLISHING] = 1;
+      if (S[At.DROPPED]) agent(Op.EMIT, Event.REPORT_TRUNCATED, id, S[At.DROPPED], 0);
+      if (S[At.OVF]) agent(Op.EMIT, Event.SLOTS_OVERFLOWED, id, S[At.OVF], 0);
+      S[Num.AWAITED + S[Num.NEXT_AWAITED]] = id;
+      S[Num.NEXT_AWAITED] = (S[Num.NEXT_AWAITED] + 1) % Num.AWAITED_COUNT;
+      S[Num.PUBLISHING] = 1;
       try {
         // bytes as a string on Espruino; Node's clients would write a string as UTF-8
         client.publish(topic, typeof E === "undefined" ? Buffer.from(doc, "latin1") : doc, 1, agent.bind(null, Op.PUBLISHED));
@@ -384,7 +389,7 @@ export function start(info: any): number {
       }
     } catch (x) {
       // never throw out of a timer or a client callback, but say what went wrong
-      emit(callback, Event.REPORT_FAILED, 0, Code.INTERNAL_FAILURE, x);
+      agent(Op.EMIT, Event.REPORT_FAILED, 0, Code.INTERNAL_FAILURE, x);
     }
     return Code.SUCCESS;
   };
@@ -394,24 +399,8 @@ export function start(info: any): number {
   client.on("message", agent);
   agent(); // as "connected": subscribes
   // the interval starts now; the first tick reports
-  state[Num.TIMER] = (setInterval as Every)(agent, (state[Num.TIMER_MS] = period * 1000), Op.TICK);
+  S[Num.TIMER] = (setInterval as Every)(agent, (S[Num.TIMER_MS] = period * 1000), Op.TICK);
   return Code.SUCCESS;
-}
-
-/** Calls the application's callback, if any, with a new event: emit(callback, type, reportId, code, message);
- * code: an error code, the service's ErrorCode, or a count; message: text (from an Error, its message). At module
- * level, not in the agent: a function nested there would be made at every call of the agent, the report's
- * included. Parameters from `arguments`, as below. */
-function emit(callback: any, type: number, id: number, code: any, message: any): void;
-function emit(): void {
-  var message = arguments[4];
-  if (arguments[0]) {
-    try {
-      arguments[0]({ type: arguments[1], reportId: arguments[2], code: arguments[3], message: message ? "" + (message.message || message) : "" });
-    } catch (x) {
-      // the application's callback must not break the agent
-    }
-  }
 }
 
 export function stop(): number {

@@ -4,27 +4,33 @@
 // allocates nothing.
 //
 // Internal API:
-//   S      Int32Array: [At.EST] established connections, exact, slot or not; [At.OVF] connections that found no
-//          free slot since the last report; [At.SEQ] last ticket issued (below 2^31: plain integers on Espruino
-//          too); [At.TP ..] and [At.UP ..] listening TCP and UDP ports: the exact total, then Ports.TABLE ports
-//          (0 free); from At.RING on, Slot.SIZE per slot: remote IPv4 address (a.b.c.d = a << 24 | b << 16 | ...,
-//          0 unknown), remote port << 16 | local port, ticket (0 free, > 0 established, < 0 connecting).
-//   NS     Array: bytes in, bytes out, packets in, packets out (exact up to 2^53). Not a Float64Array: four
-//          numbers in an Array cost 5 JsVars (one more for each past 2^31), a Float64Array 7, and the first
+//   S      Int32Array: [At.DROPPED] and [At.OVF] what writeReport's `info` holds (list entries the last report
+//          dropped to fit; connections that found no free slot since the last report), so that the agent passes S
+//          as `info`; [At.EST] established connections, exact, slot or not; [At.SEQ] last ticket issued (below 2^31:
+//          plain integers on Espruino too); [At.TP ..] and [At.UP ..] listening TCP and UDP ports: the exact total,
+//          then Ports.TABLE ports (0 free); [At.AGENT ..] the running agent's numbers (agent.ts, Num: here, not in a
+//          typed array of its own, which would cost some 5 JsVars more); from At.RING on, Slot.SIZE per slot: remote
+//          IPv4 address (a.b.c.d = a << 24 | b << 16 | ..., 0 unknown), remote port << 16 | local port, ticket (0
+//          free, > 0 established, < 0 connecting).
+//   NS     Array: bytes in, bytes out, packets in, packets out (exact up to 2^53), then what the report in flight
+//          carried of each (Stat.CARRIED on: the agent subtracts it at the report's PUBACK). Not a Float64Array:
+//          numbers in an Array cost one JsVar each (one more past 2^31), a Float64Array 4 more in all, and the first
 //          Float64Array made 16 more, for good.
 //   Neither exists until the first track(), start() or report (setSlots): a module that is only loaded holds no
 //   state.
 //   setSlots(n)  1..255 slots (default 8); reallocates S, keeping live connections (compacted; any that no
-//          longer fit stay counted in the total, unlisted).
+//          longer fit stay counted in the total, unlisted) and everything before At.RING.
 
 /** Where things are in S. */
 export const enum At {
-  EST = 0,
+  DROPPED = 0,
   OVF = 1,
-  SEQ = 2,
-  TP = 3,
-  UP = 12,
-  RING = 21,
+  EST = 2,
+  SEQ = 3,
+  TP = 4,
+  UP = 13,
+  AGENT = 22,
+  RING = 38, // At.AGENT + agent.ts's Num.COUNT
 }
 
 /** A slot: three ints from At.RING on. */
@@ -50,6 +56,8 @@ export const enum Stat {
   BYTES_OUT = 1,
   PACKETS_IN = 2,
   PACKETS_OUT = 3,
+  /** NS[Stat.CARRIED + k]: what the report in flight carried of NS[k]. */
+  CARRIED = 4,
 }
 
 export const enum Ports {
@@ -76,7 +84,7 @@ export function setSlots(): void {
     from,
     to,
     k;
-  if (!NS) NS = [0, 0, 0, 0];
+  if (!NS) NS = [0, 0, 0, 0, 0, 0, 0, 0];
   if (old && (old.length === length || wanted === void 0)) return;
   S = new Int32Array(length);
   if (old) {
