@@ -180,9 +180,8 @@ export function start(info: any): number {
   // call, and the ones that are made still exist while the report is published (the peak). The message branch
   // makes its own; events go out through the agent itself (Op.EMIT).
   running = agent = function (): any {
+    // (its second argument is read where it is used: a local would cost a JsVar while the report is published)
     var op = arguments[0],
-      arg = arguments[1],
-      which,
       id,
       doc: any;
 
@@ -193,7 +192,7 @@ export function start(info: any): number {
         // code, the service's ErrorCode, or a count; message: text (from an Error, its message). Here, not in a
         // function of its own, which would cost its JsVars for as long as the module is loaded.
         try {
-          if (callback) callback({ type: arg, reportId: arguments[2], code: arguments[3], message: arguments[4] ? "" + (arguments[4].message || arguments[4]) : "" });
+          if (callback) callback({ type: arguments[1], reportId: arguments[2], code: arguments[3], message: arguments[4] ? "" + (arguments[4].message || arguments[4]) : "" });
         } catch (x) {
           // the application's callback must not break the agent
         }
@@ -279,7 +278,7 @@ export function start(info: any): number {
       if (op === Op.STOP) {
         running = null;
         if (S[Num.TIMER]) clearInterval(S[Num.TIMER]);
-        for (which = At.AGENT; which < At.RING; which++) S[which] = 0; // as the next start() expects them
+        for (var num = At.AGENT; num < At.RING; num++) S[num] = 0; // as the next start() expects them
         minPeriod = Limit.DEFAULT_PERIOD;
         try {
           client.removeListener("connected", agent);
@@ -298,7 +297,7 @@ export function start(info: any): number {
         // the next report may be written; on success what the report carried has been reported, on failure it
         // stays for the next report
         S[Num.PUBLISHING] = 0;
-        if (arg) return agent(Op.EMIT, Event.PUBLISH_FAILED, lastId, Code.MQTT_FAILURE, arg);
+        if (arguments[1]) return agent(Op.EMIT, Event.PUBLISH_FAILED, lastId, Code.MQTT_FAILURE, arguments[1]);
         NS[0] -= NS[Stat.CARRIED];
         NS[1] -= NS[Stat.CARRIED + 1];
         NS[2] -= NS[Stat.CARRIED + 2];
@@ -307,9 +306,9 @@ export function start(info: any): number {
         return;
       }
       if (op === Op.SUBSCRIBED) {
-        S[Num.ASKED] &= ~arg;
+        S[Num.ASKED] &= ~arguments[1];
         if (arguments[2]) return agent(Op.EMIT, Event.SUBSCRIBE_FAILED, 0, Code.MQTT_FAILURE, arguments[2]);
-        S[Num.GRANTED] |= arg; // and if a report waited for it, it goes now
+        S[Num.GRANTED] |= arguments[1]; // and if a report waited for it, it goes now
       } else if (op === Op.REPORT) {
         if (!S[Num.LINK_UP]) return Code.MQTT_FAILURE;
         if (S[Num.PUBLISHING]) return Code.BUSY;
@@ -325,7 +324,8 @@ export function start(info: any): number {
         } else S[Num.LINK_UP] = 1; // "connected"
         // the response topics not granted nor asked yet. The client's callbacks are the agent, bound to what
         // they answer: a closure made here would keep this call's scope until the answer.
-        for (which = Topic.ACCEPTED; which <= Topic.REJECTED; which++) {
+        // (a local made here, where its `var` runs: not while a report is written and published)
+        for (var which: number = Topic.ACCEPTED; which <= Topic.REJECTED; which++) {
           if (!((S[Num.GRANTED] | S[Num.ASKED]) & which)) {
             S[Num.ASKED] |= which;
             try {

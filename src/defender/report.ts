@@ -133,26 +133,28 @@ export function writeReport(): number | string {
     return json ? "" + n : n < Cbor.ONE_BYTE ? String.fromCharCode((major | 0) + n) : head(major | 0, n);
   }
 
-  /** A CBOR head: major type and argument n (24 <= n <= 2^53) in the fewest bytes, big-endian. The bytes come from
-   * 16-bit parts made by division (Espruino's integers are 32-bit, larger ones doubles: no shift on them), all
-   * in one call, not a loop: the interpreter reads a loop's body again at every turn. */
+  /** A CBOR head: major type and argument n (24 <= n <= 2^53) in the fewest bytes, big-endian, each byte made by
+   * division (Espruino's integers are 32-bit, larger ones doubles: no shift on them). No local, and as many
+   * arguments as the head has bytes: each is a JsVar while the call runs, and a report's writing needs the most
+   * memory in a head (its network counters'). */
   function head(major: number, n: number): string {
-    var size = n < 256 ? 1 : n < 65536 ? 2 : n < Number2.TWO_32 ? 4 : 8,
-      high = Math.floor(n / Number2.TWO_32), // below 2^21
-      low = n % Number2.TWO_32;
-    return (
-      String.fromCharCode(major + (size < 2 ? Cbor.ONE_BYTE : size < 4 ? Cbor.TWO_BYTES : size < 8 ? Cbor.FOUR_BYTES : Cbor.EIGHT_BYTES)) +
-      String.fromCharCode(
-        high >> 24,
-        (high >> 16) & 255,
-        (high >> 8) & 255,
-        high & 255,
-        Math.floor(low / 16777216),
-        Math.floor(low / 65536) & 255,
-        (low % 65536) >> 8,
-        low % 256,
-      ).substr(8 - size)
-    );
+    return n < 256
+      ? String.fromCharCode(major + Cbor.ONE_BYTE, n)
+      : n < 65536
+        ? String.fromCharCode(major + Cbor.TWO_BYTES, n >> 8, n & 255)
+        : n < Number2.TWO_32
+          ? String.fromCharCode(major + Cbor.FOUR_BYTES, Math.floor(n / 16777216), Math.floor(n / 65536) % 256, Math.floor(n / 256) % 256, n % 256)
+          : String.fromCharCode(
+              major + Cbor.EIGHT_BYTES,
+              0, // n <= 2^53
+              Math.floor(n / 281474976710656),
+              Math.floor(n / 1099511627776) % 256,
+              Math.floor(n / Number2.TWO_32) % 256,
+              Math.floor(n / 16777216) % 256,
+              Math.floor(n / 65536) % 256,
+              Math.floor(n / 256) % 256,
+              n % 256,
+            );
   }
 
   if (!(room >= 0) || !(reportId >= 0 && reportId <= Number2.TWO_53) || reportId % 1) return Err.INPUT;

@@ -77,14 +77,18 @@ export function track(): any {
 function onSocket(this: any, data?: any, direction?: Direction): void;
 function onSocket(this: any): void {
   var data = arguments[0],
-    out = arguments[1] === Direction.OUT ? 1 : 0,
-    ticket = this && this._d,
-    i = At.RING,
-    slotted;
+    out = arguments[1] === Direction.OUT ? 1 : 0;
   if (out || !(data === void 0 || data === this || typeof data === "boolean")) {
     NS[Stat.BYTES_IN + out] += data ? (typeof data === "string" && !byteStrings && typeof Buffer !== "undefined" ? Buffer.byteLength(data) : data.length || data.byteLength || 0) : 0;
     NS[Stat.PACKETS_IN + out]++;
-  } else if (ticket) {
+    return;
+  }
+  // (declared here: Espruino makes a local when its `var` runs, and a report's publish writes through here at the
+  // peak of its memory)
+  var ticket = this && this._d,
+    i = At.RING,
+    slotted;
+  if (ticket) {
     // its slot: the ticket is in it, negative while connecting
     while (ticket > 0 && i < S.length && S[i + Slot.TICKET] !== -ticket && S[i + Slot.TICKET] !== ticket) i += Slot.SIZE;
     slotted = ticket > 0 && i < S.length;
