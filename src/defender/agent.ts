@@ -74,7 +74,7 @@ const enum Op {
 }
 
 /** The running agent's numbers: where they are in ring.ts's S, from At.AGENT to At.RING (a typed array of their
- * own would cost some 5 JsVars more). Zero while stopped. Report ids do not fit: the awaited ones are kept as
+ * own would cost some 5 JsVars more). Zeroed by start(). Report ids do not fit: the awaited ones are kept as
  * their low 32 bits, enough to match a response among four; the id in flight is lastId (no other is made while
  * a publish is in flight). writeReport's info is S itself: S[At.DROPPED], list entries the report dropped to fit
  * the buffer; S[At.OVF], connections that found no slot. */
@@ -154,11 +154,14 @@ export function start(info: any): number {
     return Code.INVALID_INPUT;
   }
   try {
-    setSlots(info.slots); // the ring, and in it the agent's numbers (zero: stop() leaves them so)
+    setSlots(info.slots); // the ring, and in it the agent's numbers
   } catch (x) {
     minPeriod = agent;
     return Code.NO_MEMORY;
   }
+  // zeroed here, not by stop(): an earlier run stopped by the application's callback while it wrote a report
+  // still ends that call (`custom` counts: a variable start() keeps anyway)
+  for (custom = At.AGENT; custom < At.RING; custom++) S[custom] = 0;
   // last: the period against the new minimum (setPeriod changes nothing on error); its code waits in `custom`,
   // not in a variable of its own, which the agent's closure would keep
   if ((custom = setPeriod(info.period != null ? info.period : period))) {
@@ -278,7 +281,6 @@ export function start(info: any): number {
       if (op === Op.STOP) {
         running = null;
         if (S[Num.TIMER]) clearInterval(S[Num.TIMER]);
-        for (var num = At.AGENT; num < At.RING; num++) S[num] = 0; // as the next start() expects them
         minPeriod = Limit.DEFAULT_PERIOD;
         try {
           client.removeListener("connected", agent);
@@ -378,6 +380,8 @@ export function start(info: any): number {
       }
       if (S[At.DROPPED]) agent(Op.EMIT, Event.REPORT_TRUNCATED, id, S[At.DROPPED], 0);
       if (S[At.OVF]) agent(Op.EMIT, Event.SLOTS_OVERFLOWED, id, S[At.OVF], 0);
+      // the application's callback may have stopped this run (and started another, whose numbers these are now)
+      if (running !== agent) return Code.SUCCESS;
       S[Num.AWAITED + S[Num.NEXT_AWAITED]] = id;
       S[Num.NEXT_AWAITED] = (S[Num.NEXT_AWAITED] + 1) % Num.AWAITED_COUNT;
       S[Num.PUBLISHING] = 1;

@@ -385,6 +385,29 @@ test('while a publish is in flight no report is written; report() says BUSY', (t
   t.is(mq.pubs.length, 3);
 });
 
+test('stopped and started again from its callback while it writes a report: the new run reports', (t) => {
+  // the application restarts the agent when slots overflow: the report being written is not published, and the
+  // new run starts clean (the agent's numbers are shared between runs: they live in the ring's array)
+  let restarted = 0;
+  const { d, mq, clock } = started({
+    slots: 1,
+    callback: (e: any) => {
+      if (e.type !== EV.SLOTS_OVERFLOWED || restarted++) return;
+      d.stop();
+      t.is(d.start({ mqtt: mq, thingName: THING, slots: 1 }), CODE.SUCCESS);
+    },
+  });
+  const net = d.track(mockNet());
+  for (let i = 0; i < 2; i++) net.connect({ host: '10.0.0.' + (i + 1), port: 1000 + i }).emit('connect');
+  clock.tick(P);
+  t.is(restarted, 1);
+  t.is(mq.pubs.length, 0, 'the stopped run published nothing');
+  clock.tick(P);
+  t.is(mq.pubs.length, 1, 'the new run reports at its first tick');
+  t.is(d.report(), CODE.SUCCESS, 'and is not left busy');
+  t.is(mq.pubs.length, 2);
+});
+
 test('a throwing callback does not break the agent', (t) => {
   const { d, mq, clock } = started({
     callback: () => {
