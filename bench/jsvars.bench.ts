@@ -1,7 +1,7 @@
 // What code shapes cost in RAM on Espruino, measured on the interpreter named by ESPRUINO (use a
 // build with the ESP32 variable layout): each snippet is written to Storage as a module and
 // required in a later run, as on a board. Then the same for the two built modules.
-// The figures steer how device code is written: see "Memory on Espruino" in the README.
+// The figures steer how device code is written: see docs/memory.md.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { espruino, scratch, storageWrite, runScript } from '../test/helpers/espruino.ts';

@@ -25,7 +25,7 @@
 // last; the highest id that may have been used is reserved ahead in Storage (1,000 ids, or a day of milliseconds,
 // per write), so ids keep increasing across reboots.
 //
-// Memory on Espruino (README, "Memory on Espruino"): a function costs RAM for as long as it exists, a function
+// Memory on Espruino (docs/memory.md): a function costs RAM for as long as it exists, a function
 // nested in one that has not run costs nothing, and so does a local variable of a call that has returned. So the
 // running agent is one closure, made by start() and dropped by stop(): the interval, the client's three events,
 // stop() and report() all call it (Op below), and so does the agent itself to tell the application (Op.EMIT). What
@@ -220,7 +220,7 @@ export function start(info: any): number {
 
           /** The service's response map from CBOR: maps, arrays, strings, integers, true, false, null; a float (a
            * timestamp sent as one) decodes to null, a tag to its value. Throws on bad input. Without recursion: a
-           * recursive closure made per call leaks on Espruino 2v29 (README, "Memory on Espruino"). */
+           * recursive closure made per call leaks on Espruino 2v29 (docs/memory.md). */
           function decodeCbor(text: string): any {
             var at = 0,
               open: any[] = [], // containers being filled: [container, items left, is a map, its pending key]

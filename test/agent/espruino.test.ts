@@ -1,7 +1,7 @@
 // The agent in build/defender.js on a real Espruino interpreter (ESPRUINO names it): loaded from Storage, driven
 // by a mock client written in the script (answers in CBOR built by hand), 100 reports at 0.2 s: events decoded,
 // report ids increasing and reserved in Storage, no memory growth between 10 and 100 reports. Also what
-// require("defender") costs (README, "Memory on Espruino"), and that a stopped agent gives its memory back.
+// require("defender") costs (docs/memory.md), and that a stopped agent gives its memory back.
 // Skipped without ESPRUINO.
 import test from 'ava';
 import { espruino, skipMessage, scratch, storageWriteBundle, runScript } from '../helpers/espruino.ts';
