@@ -14,8 +14,8 @@
 //                         600 JsVars are free: its reports must be accepted, with no memory error
 //   least free            the same with less, by bisection: the least free memory its reports go through in, which
 //                         is the true peak (a sample cannot see inside a call, such as the report's writing)
-//   other styles          between reports and during a report again, over 10 reports in each of CBOR with long
-//                         tags, JSON with short tags and JSON with long tags
+//   other styles          between reports, during a report (over 10 reports) and the least free memory again, in
+//                         each of CBOR with long tags, JSON with short tags and JSON with long tags
 // Exits non-zero when a target is missed while ESPRUINO is set. AGENT_BENCH_REPORTS (default 1000) and
 // AGENT_BENCH_PERIOD (seconds, default 1) shorten a run.
 import { readFileSync } from 'node:fs';
@@ -159,18 +159,20 @@ async function memory(): Promise<void> {
 
     // the true peak: the sampled one above cannot see inside a synchronous call (the report's writing), so fill
     // memory before the first require and find, by bisection, the least free memory the scenario runs in
-    const runsWith = async (free: number): Promise<boolean> =>
-      wentThrough((await runScript(dir, scenario(svc.port, echoPort, FREE_REPORTS, free), (FREE_REPORTS * PERIOD + 60) * 1000)).out);
-    let fails = 300;
-    let runs = lowOk ? 600 : 1200;
-    if (!(await runsWith(fails)) && (lowOk || (await runsWith(runs)))) {
-      while (runs - fails > 4) {
-        const mid = (fails + runs) >> 1;
-        if (await runsWith(mid)) runs = mid;
-        else fails = mid;
-      }
-      row(`the least free memory the scenario runs in (${FREE_REPORTS} reports; it fails with ${fails}): the true peak`, runs, 400);
-    } else row('the least free memory the scenario runs in: the true peak', undefined, 400);
+    const leastFree = async (style: string, format = 'cbor', longTags = false, runs = 1200): Promise<void> => {
+      const runsWith = async (free: number): Promise<boolean> =>
+        wentThrough((await runScript(dir, scenario(svc.port, echoPort, FREE_REPORTS, free, format, longTags), (FREE_REPORTS * PERIOD + 60) * 1000)).out);
+      let fails = 300;
+      if (!(await runsWith(fails)) && (runs === 600 || (await runsWith(runs)))) {
+        while (runs - fails > 4) {
+          const mid = (fails + runs) >> 1;
+          if (await runsWith(mid)) runs = mid;
+          else fails = mid;
+        }
+        row(`${style}the least free memory the scenario runs in (${FREE_REPORTS} reports; it fails with ${fails}): the true peak`, runs, 400);
+      } else row(`${style}the least free memory the scenario runs in: the true peak`, undefined, 400);
+    };
+    await leastFree('', 'cbor', false, lowOk ? 600 : 1200);
 
     // the other formats and tag styles: the same targets, over STYLE_REPORTS reports each (a longer document
     // is held while it is published)
@@ -181,6 +183,7 @@ async function memory(): Promise<void> {
       row(`${style}: between reports, after ${STYLE_REPORTS} accepted`, last ? Number(last[1]) : undefined, 300);
       row(`${style}: during a report (peak over ${STYLE_REPORTS})`, last ? Number(last[2]) : undefined, 400);
       if (!last || troubled(other.out)) console.log(`${style} output:\n` + other.out.slice(0, 3000));
+      await leastFree(`${style}: `, format, longTags);
     }
   } finally {
     echo.close();

@@ -94,7 +94,7 @@ const enum Num {
   LONG_TAGS = At.AGENT + 13,
   MAX_BYTES = At.AGENT + 14, // bufferSize: the most bytes a report may take
   CARRIED_OVF = At.AGENT + 15, // what the report in flight carried of S[At.OVF] (of NS: at Stat.CARRIED)
-  END = At.AGENT + 16, // ring.ts's At.RING
+  // (the last: ring.ts keeps 16, At.AGENT to At.RING)
 }
 
 /** Bits of the subscription state: a topic granted, or asked and not answered yet. */
@@ -372,7 +372,9 @@ export function start(info: any): number {
       S[Num.CARRIED_OVF] = S[At.OVF];
       doc = writeReport(S[Num.MAX_BYTES], S[Num.JSON], S[Num.LONG_TAGS], metricsFlags, id, custom, S);
       if (typeof doc === "number") {
-        return agent(Op.EMIT, Event.REPORT_FAILED,
+        return agent(
+          Op.EMIT,
+          Event.REPORT_FAILED,
           id,
           doc === Err.SPACE ? Code.NO_MEMORY : doc === Err.CUSTOM ? Code.INVALID_INPUT : Code.INTERNAL_FAILURE,
           doc === Err.CUSTOM ? badMetric : 0,

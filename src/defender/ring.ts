@@ -30,7 +30,7 @@ export const enum At {
   TP = 4,
   UP = 13,
   AGENT = 22,
-  RING = 38, // At.AGENT + agent.ts's Num.COUNT
+  RING = 38, // At.AGENT + the 16 numbers of agent.ts's Num
 }
 
 /** A slot: three ints from At.RING on. */
