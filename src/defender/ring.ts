@@ -14,8 +14,8 @@
 //          free, > 0 established, < 0 connecting).
 //   NS     Array: bytes in, bytes out, packets in, packets out (exact up to 2^53), then what the report in flight
 //          carried of each (Stat.CARRIED on: the agent subtracts it at the report's PUBACK). Not a Float64Array:
-//          numbers in an Array cost one JsVar each (one more past 2^31), a Float64Array 4 more in all, and the first
-//          Float64Array made 16 more, for good.
+//          eight numbers in an Array cost 9 JsVars (one more for each past 2^31), a Float64Array about as many
+//          (4 + 64 / 14), and the first Float64Array made 16 more, for good.
 //   Neither exists until the first track(), start() or report (setSlots): a module that is only loaded holds no
 //   state.
 //   setSlots(n)  1..255 slots (default 8); reallocates S, keeping live connections (compacted; any that no
