@@ -99,3 +99,33 @@ run('require("defender") costs at most 250 JsVars, and start/stop cycles do not 
   t.true(req > 0 && req <= 250, r.out);
   t.true(a60 <= a20 && a20 <= 8, `${a20} -> ${a60}`);
 });
+
+// The application restarts the agent from its callback when slots overflow, while the agent is writing a report
+// (its numbers live in the metrics core's array, shared by both runs): the stopped run publishes nothing more, and
+// the new run reports on, not left busy by the old one.
+const restartScript = `
+var d = require("defender"), pubs = 0, restarted = 0;
+var c = { subscribe: function (t, q, cb) { cb(); }, unsubscribe: function () {}, publish: function (t, m, q, cb) { pubs++; cb(); } };
+var net = d.track({ connect: function () { return { write: function () { return true; }, end: function () {} }; } });
+function options() { return { mqtt: c, thingName: "esp-1", minPeriod: 0.2, period: 0.2, slots: 1, callback: onEvent }; }
+function onEvent(e) {
+  if (e.type !== 7 || restarted++) return;
+  d.stop();
+  console.log("RESTARTED " + d.start(options()));
+  setTimeout(function () { console.log("PUBLISHED BY THE STOPPED RUN " + pubs); }, 0);
+}
+d.start(options());
+net.connect({ host: "10.0.0.1", port: 1000 }).emit("connect");
+net.connect({ host: "10.0.0.2", port: 1001 }).emit("connect");
+setTimeout(function () { console.log("PUBLISHED " + pubs); d.stop(); }, 1300);
+`;
+
+run('stopped and started again from its callback while it writes a report: the new run reports on Espruino', async (t) => {
+  const dir = scratch();
+  await runScript(dir, storageWriteBundle('defender') + 'console.log("WRITTEN");\n');
+  const r = await runScript(dir, restartScript, 20000);
+  t.regex(r.out, /RESTARTED 0/, r.out);
+  t.regex(r.out, /PUBLISHED BY THE STOPPED RUN 0/, r.out);
+  const published = Number(/PUBLISHED (\d+)/.exec(r.out)?.[1]);
+  t.true(published >= 3, `the new run reported ${published} times in about 1 s at a 0.2 s period`);
+});
