@@ -7,7 +7,7 @@
 import { rollup } from 'rollup';
 import typescript from '@rollup/plugin-typescript';
 import terser from '@rollup/plugin-terser';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkEspruinoCompat } from './gate.mjs';
@@ -45,6 +45,18 @@ function settingsPlugin(settings) {
   };
 }
 
+/** The report writer reads the runs of every style from the code of a function that returns them and nothing
+ * else, where the code lies (src/defender/report.ts): the bundle must hold that function with the text of
+ * src/defender/runs.ts's Text.ALL byte for byte, in single quotes. */
+function checkRunsInPlace(code) {
+  const generated = readFileSync(join(root, 'src', 'defender', 'runs.ts'), 'utf8');
+  const all = /^\s*ALL = ("(?:[^"\\]|\\")*"),$/m.exec(generated);
+  if (!all) throw new Error('defender: src/defender/runs.ts has no Text.ALL of plain characters (npm run runs)');
+  if (!code.includes("(){return'" + JSON.parse(all[1]) + "'}")) {
+    throw new Error("defender: the bundle does not hold Text.ALL as the bare literal of a function (report.ts's styleRuns)");
+  }
+}
+
 export async function build({ configPath = join(root, 'espruino.config.json'), out = defaultOut, quiet = false } = {}) {
   const config = loadConfig(configPath);
   mkdirSync(out, { recursive: true });
@@ -77,6 +89,7 @@ export async function build({ configPath = join(root, 'espruino.config.json'), o
     if (problems.length) {
       throw new Error(`${b.name}: fails the Espruino compat gate:\n  ` + problems.join('\n  '));
     }
+    if (b.name === 'defender') checkRunsInPlace(code);
     const file = join(out, b.name + '.js');
     writeFileSync(file, code);
     results.push({ name: b.name, file, bytes: Buffer.byteLength(code) });

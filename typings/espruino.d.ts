@@ -15,6 +15,8 @@ declare var console: {
 
 /** Seconds since 1970 as a float (Espruino); the clock reads near 0 until it is set. */
 declare function getTime(): number;
+/** Base64 to a byte string (Espruino and Node both have it). */
+declare function atob(base64: string): string;
 
 /** Espruino's utility object. */
 declare var E: {

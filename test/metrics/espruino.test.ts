@@ -110,3 +110,41 @@ run('the same reports on Espruino as on Node, in every format, tag style and buf
   t.deepEqual(bad(r.out), bad(nodeOut), 'malformed custom metrics: the same result (-3, or a report without them for null)');
   t.log(/JSVARS \d+/.exec(r.out)?.[0] + ' (require("defender") from Storage)');
 });
+
+// Every style's runs stay where the module lies (flash, from Storage), read a run at a time: a report in the
+// styles other than the default used to need 146 to 178 JsVars free, its runs copied into RAM, and now needs
+// 116 to 130 (the default 98), with two connections being opened.
+run('a report in every format and tag style is written with 140 JsVars free', async (t) => {
+  const dir = scratch();
+  await runScript(dir, storageWriteBundle('defender') + 'console.log("WRITTEN");\n');
+  const r = await runScript(
+    dir,
+    `
+var d = require("defender"), buf = new Uint8Array(1024), fill = [], t, n, style;
+function Sock() {}
+Sock.prototype.on = function () { return this; };
+Sock.prototype.write = function () { return true; };
+Sock.prototype.end = function () {};
+t = d.track({ connect: function () { return new Sock(); } });
+t.connect({ host: "10.0.0.1", port: 8883 });
+t.connect({ host: "10.0.0.2", port: 8883 });
+function write() {
+  for (;;) {
+    n = process.memory().free - 140;
+    if (n <= 0) break;
+    fill.push(new Uint8Array(n > 60 ? (n - 40) * 10 : 4));
+  }
+  n = d.writeReport(buf, style >> 1, style & 1, 0x1ff, 1795587685174, null);
+  console.log("STYLE " + style + " " + n);
+  fill = [];
+  if (++style < 4) setTimeout(write, 10);
+}
+style = 0;
+setTimeout(write, 10);
+`,
+    30000,
+  );
+  const written = [...r.out.matchAll(/STYLE (\d) (-?\d+)/g)].map((m) => [Number(m[1]), Number(m[2]) > 0]);
+  t.deepEqual(written, [[0, true], [1, true], [2, true], [3, true]], r.out);
+  t.notRegex(r.out, /MEMORY/, r.out);
+});
