@@ -8,14 +8,14 @@
 // Speed on Espruino, which reads a function's whole source again at every call (about 0.5 ms per kilobyte on an
 // x86 core, string literals and nested functions included) and runs native code fast: the constant parts of the
 // document (keys with their container heads, the version) come encoded from runs.ts (generated from the tag
-// table, in the style asked for; the default style's written in place, the others read a run at a time from
-// one text where it lies, in flash on the device), and
-// the document is built as one byte string, appended to in place (`+=` on a string held by one variable: no
-// copy, no array of parts), then copied into the buffer at once (or handed to the agent, in one block on
-// Espruino). writeReport holds the hot path only, its per-key helper is a one-liner, the slot loop stops at the
-// last established slot, and the custom metrics (checked against the rules of src/common/spec.ts before anything
-// is written, then written) live in a function of their own, read only for reports that have them. Nothing is
-// kept between reports: the runs, the document and the nested helpers exist only while a report is written.
+// table, in the style asked for; the default style's written in place, the others read a run at a time from one
+// text where it lies, in flash on the device), and the document is built as one byte string, appended to in
+// place (`+=` on a string held by one variable: no copy, no array of parts), then copied into the buffer at once
+// (or handed to the agent, in one block on Espruino). writeReport holds the hot path only, its per-key helper is
+// a one-liner, the slot loop stops at the last established slot, and the custom metrics (checked against the
+// rules of src/common/spec.ts before anything is written, then written) live in a function of their own, read
+// only for reports that have them. Nothing is kept between reports: the run in use, the document and the nested
+// helpers exist only while a report is written.
 // Measured by `npm run bench -- report` against cbor-js on the interpreter.
 //
 // If the document does not fit the buffer, every list is cut to its first K entries, K as large as fits
@@ -180,7 +180,7 @@ export function writeReport(): number | string {
       k = text.substring(from, start + (offsets.charCodeAt(2 * k + 2) - Text.OFFSET_ZERO) * Text.OFFSET_BASE + offsets.charCodeAt(2 * k + 3) - Text.OFFSET_ZERO);
       return json ? k : atob(k); // CBOR runs are in base64 there
     };
-  } else run = 0;
+  }
   // the document is written as it comes, section by section and entry by entry, each appended to the string that
   // holds it: Espruino appends in place where `+=` finds a string held by one variable, where a concatenation
   // makes a copy (and an array of parts and its join would hold each part twice)
