@@ -117,16 +117,13 @@ function literal(s: string): string {
   return out + '"';
 }
 
-/** Styles in the order of their offsets in Text.ALL: (json ? 2 : 0) + (longTags ? 1 : 0). */
-const styles: [json: boolean, long: boolean][] = [
-  [false, false],
-  [false, true],
-  [true, false],
-  [true, true],
-];
+/** A style's place among the offsets of Text.ALL: (json ? STYLE_JSON : 0) + (longTags ? STYLE_LONG : 0). */
+const STYLE_LONG = 1,
+  STYLE_JSON = 2;
+const styles = [0, 1, 2, 3].map((place) => [(place & STYLE_JSON) !== 0, (place & STYLE_LONG) !== 0]);
 
-/** An offset in Text.ALL as two characters, base OFFSET_BASE from OFFSET_ZERO: "(" to "Y", neither a quote nor a
- * backslash. */
+/** An offset in Text.ALL is two characters, its digits in base OFFSET_BASE from OFFSET_ZERO: "(" to "Y", neither
+ * a quote nor a backslash. */
 const OFFSET_ZERO = 40,
   OFFSET_BASE = 50;
 
@@ -151,6 +148,7 @@ export function allRuns(): string {
   return text;
 }
 
+/** The two characters of an offset. */
 function offset(at: number): string {
   if (at >= OFFSET_BASE * OFFSET_BASE) throw new Error('tools/runs.ts: the runs are too long for two-character offsets');
   return String.fromCharCode(OFFSET_ZERO + Math.floor(at / OFFSET_BASE), OFFSET_ZERO + (at % OFFSET_BASE));
@@ -167,8 +165,9 @@ ${recipes.map(([name], i) => `  ${name} = ${i},`).join('\n')}
 }
 
 /** Every style's runs in one text, read a run at a time where it lies (flash on the device): per style
- * (Style), RUNS + 1 offsets of two characters each (OFFSET_BASE * (code - OFFSET_ZERO) + (code - OFFSET_ZERO),
- * counted from the text's first character), then the runs, CBOR ones in base64. */
+ * (Style), RUNS + 1 offsets, counted from the text's first character, of two characters each (the offset is
+ * OFFSET_BASE * (first - OFFSET_ZERO) + (second - OFFSET_ZERO), of their character codes); then the runs, CBOR
+ * ones in base64. */
 export const enum Text {
   ALL = ${literal(allRuns())},
   LENGTH = ${allRuns().length},
@@ -179,8 +178,8 @@ export const enum Text {
 
 /** A style's place in Text: (json ? JSON : 0) + (longTags ? LONG : 0). */
 export const enum Style {
-  LONG = 1,
-  JSON = 2,
+  LONG = ${STYLE_LONG},
+  JSON = ${STYLE_JSON},
 }
 
 /** The runs of the default style (CBOR, short tags) one by one: the writer puts them in place, so that the

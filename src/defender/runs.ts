@@ -28,8 +28,9 @@ export const enum Run {
 }
 
 /** Every style's runs in one text, read a run at a time where it lies (flash on the device): per style
- * (Style), RUNS + 1 offsets of two characters each (OFFSET_BASE * (code - OFFSET_ZERO) + (code - OFFSET_ZERO),
- * counted from the text's first character), then the runs, CBOR ones in base64. */
+ * (Style), RUNS + 1 offsets, counted from the text's first character, of two characters each (the offset is
+ * OFFSET_BASE * (first - OFFSET_ZERO) + (second - OFFSET_ZERO), of their character codes); then the runs, CBOR
+ * ones in base64. */
 export const enum Text {
   ALL = "+B+V,,,8,<,@,D,P,T,X-.-6->-B-F-N-V.,.8.L/./>/>040@1.1>1N2,323:3J4,4<4L565R6(606D6P727F7V7V8;8C8N8T9(9.999=9B9I9O9V:):.:4:::B:M;+;;;G;G<;<G=1=>=L>)>V?,?:?I?W@4@JA.A6A>APB)B9BIBUY2hlZKJhdmMxLjBjcmlkY21ldA==Ym5zpGJiaQ==YmJvYnBpYnBvYnRjoWJlYw==YXQ=YmNzoWNyYWQ=omJscA==Y3JhZA==YnRwYnVwY3B0cw==oWJwdA==ZGNtZXQ=gaFmbnVtYmVygaFrbnVtYmVyX2xpc3Q=gaFrc3RyaW5nX2xpc3Q=gaFnaXBfbGlzdA==ZmhlYWRlcqJndmVyc2lvbmMxLjBpcmVwb3J0X2lkZ21ldHJpY3M=bW5ldHdvcmtfc3RhdHOkaGJ5dGVzX2luaWJ5dGVzX291dA==anBhY2tldHNfaW4=a3BhY2tldHNfb3V0b3RjcF9jb25uZWN0aW9uc6F3ZXN0YWJsaXNoZWRfY29ubmVjdGlvbnM=ZXRvdGFsa2Nvbm5lY3Rpb25zoWtyZW1vdGVfYWRkcg==ompsb2NhbF9wb3J0a3JlbW90ZV9hZGRyc2xpc3RlbmluZ190Y3BfcG9ydHM=c2xpc3RlbmluZ191ZHBfcG9ydHM=ZXBvcnRzoWRwb3J0bmN1c3RvbV9tZXRyaWNzgaFmbnVtYmVygaFrbnVtYmVyX2xpc3Q=gaFrc3RyaW5nX2xpc3Q=gaFnaXBfbGlzdA==\"hed\":{\"v\":\"1.0\",\"rid\":},\"met\":\"ns\":{\"bi\":,\"bo\":,\"pi\":,\"po\":\"tc\":{\"ec\":\"t\":\"cs\":{\"rad\":{\"lp\":,\"rad\":\"tp\":\"up\":\"pts\":{\"pt\":,\"cmet\":[{\"number\":[{\"number_list\":[{\"string_list\":[{\"ip_list\":\"header\":{\"version\":\"1.0\",\"report_id\":},\"metrics\":\"network_stats\":{\"bytes_in\":,\"bytes_out\":,\"packets_in\":,\"packets_out\":\"tcp_connections\":{\"established_connections\":\"total\":\"connections\":{\"remote_addr\":{\"local_port\":,\"remote_addr\":\"listening_tcp_ports\":\"listening_udp_ports\":\"ports\":{\"port\":,\"custom_metrics\":[{\"number\":[{\"number_list\":[{\"string_list\":[{\"ip_list\":",
   LENGTH = 1345,
