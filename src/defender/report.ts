@@ -114,7 +114,7 @@ export function writeReport(): number | string {
     flags: number = arguments[3],
     reportId: number = arguments[4],
     info = arguments[6],
-    run: any, // run(k): run k of the style; 0 for the default style, whose runs (Short) are written in place
+    run: any, // run(k): run k of the style; unset for the default style, whose runs (Short) are written in place
     names: any = null, // the custom metrics' names in canonical order (.values: the checked object); null: none
     doc = "",
     // the start of a map of n <= 4 entries (smallMap[n]): looked up, not a call (a call reads the callee's source
@@ -177,6 +177,7 @@ export function writeReport(): number | string {
     offsets = text.substr(start + ((json ? Style.JSON : 0) + (arguments[2] ? Style.LONG : 0)) * Text.OFFSETS, Text.OFFSETS);
     run = function (k: any): string {
       var from = start + (offsets.charCodeAt(2 * k) - Text.OFFSET_ZERO) * Text.OFFSET_BASE + offsets.charCodeAt(2 * k + 1) - Text.OFFSET_ZERO;
+      // (k takes the run: one local less while a run is read)
       k = text.substring(from, start + (offsets.charCodeAt(2 * k + 2) - Text.OFFSET_ZERO) * Text.OFFSET_BASE + offsets.charCodeAt(2 * k + 3) - Text.OFFSET_ZERO);
       return json ? k : atob(k); // CBOR runs are in base64 there
     };
