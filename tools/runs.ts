@@ -192,6 +192,15 @@ ${encodeRuns(false, false)
   .join('\n')}
 }
 
+/** The runs of CBOR with long tags, put in place the same way: CBOR is the format with a speed target (issue 11),
+ * and a run read from Text costs a call, a substring and atob. */
+export const enum Long {
+${encodeRuns(false, true)
+  .split('\0')
+  .map((run, i) => `  ${recipes[i][0]} = ${literal(run)},`)
+  .join('\n')}
+}
+
 /** 1 when "total" comes before "ports" in the port maps, per tag style. */
 export const enum TotalFirst {
   SHORT = ${totalFirst(false)},

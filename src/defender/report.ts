@@ -8,8 +8,8 @@
 // Speed on Espruino, which reads a function's whole source again at every call (about 0.5 ms per kilobyte on an
 // x86 core, string literals and nested functions included) and runs native code fast: the constant parts of the
 // document (keys with their container heads, the version) come encoded from runs.ts (generated from the tag
-// table, in the style asked for; the default style's written in place, the others read a run at a time from one
-// text where it lies, in flash on the device), and the document is built as one byte string, appended to in
+// table, in the style asked for; CBOR's written in place, JSON's read a run at a time from one text where it
+// lies, in flash on the device), and the document is built as one byte string, appended to in
 // place (`+=` on a string held by one variable: no copy, no array of parts), then copied into the buffer at once
 // (or handed to the agent, in one block on Espruino). writeReport holds the hot path only, its per-key helper is
 // a one-liner, the slot loop stops at the last established slot, and the custom metrics (checked against the
@@ -43,7 +43,7 @@
 // Every list is capped at Limit.LIST (50) entries, as AWS's own agent does; `total` keeps the true count. A
 // custom list longer than that is refused (AWS refuses it).
 import { S, NS, At, Slot, Ports, setSlots } from "./ring";
-import { Run, Short, Style, Text, TotalFirst } from "./runs";
+import { Run, Short, Long, Style, Text, TotalFirst } from "./runs";
 import { byteStrings } from "../common/utf8";
 import { customMetricError, Limit } from "../common/spec";
 
@@ -111,10 +111,11 @@ export function writeReport(): number | string {
   var buf: any = arguments[0],
     room: number = typeof buf === "number" ? buf : buf && buf.length, // the most bytes the document may take
     json = arguments[1],
+    long = arguments[2],
     flags: number = arguments[3],
     reportId: number = arguments[4],
     info = arguments[6],
-    run: any, // run(k): run k of the style; unset for the default style, whose runs (Short) are written in place
+    run: any, // run(k): run k of the style; unset for CBOR, whose runs (Short, Long) are written in place
     names: any = null, // the custom metrics' names in canonical order (.values: the checked object); null: none
     doc = "",
     // the start of a map of n <= 4 entries (smallMap[n]): looked up, not a call (a call reads the callee's source
@@ -162,19 +163,20 @@ export function writeReport(): number | string {
   badMetric = "";
   if (flags & Flag.CUSTOM && arguments[5] && (names = custom(arguments[5])) === 0) return Err.CUSTOM;
   if (!S) setSlots(); // a report before anything was tracked: the state exists, empty
-  // the default style's runs are written in place (Short); the others, and the default's when custom metrics
-  // need them, are read a run at a time from the text that holds every style's (Text), where it lies. Espruino
-  // keeps a function's code where it was loaded from (flash, for a module in Storage), and the code of one
-  // that only returns a value as that value's text: styleRuns's is Text.ALL in its quotes, read there with no
-  // copy in RAM (a style's runs split from a string held 54 to 75 JsVars while the report was written).
-  // Anywhere else (Node), or code in another form (pretokenised), the string the function returns.
-  if (json || arguments[2] || names) {
+  // CBOR's runs are written in place (Short, Long: CBOR has the speed target, and a run read costs a call, a
+  // substring and atob); JSON's, and CBOR's when custom metrics need them, are read a run at a time from the text
+  // that holds every style's (Text), where it lies. Espruino keeps a function's code where it was loaded from
+  // (flash, for a module in Storage), and the code of one that only returns a value as that value's text:
+  // styleRuns's is Text.ALL in its quotes, read there with no copy in RAM (a style's runs split from a string held
+  // 54 to 75 JsVars while the report was written). Anywhere else (Node), or code in another form (pretokenised),
+  // the string the function returns.
+  if (json || names) {
     var text = (styleRuns as any)["\xffcod"],
       start = 1, // where the text starts: after its opening quote
       offsets: string; // the style's
     // (through call: terser would put the literal itself here, in the text read at every report)
     if (typeof text !== "string" || text.length !== Text.LENGTH + 2) (text = styleRuns.call(0)), (start = 0);
-    offsets = text.substr(start + ((json ? Style.JSON : 0) + (arguments[2] ? Style.LONG : 0)) * Text.OFFSETS, Text.OFFSETS);
+    offsets = text.substr(start + ((json ? Style.JSON : 0) + (long ? Style.LONG : 0)) * Text.OFFSETS, Text.OFFSETS);
     run = function (k: any): string {
       var from = start + (offsets.charCodeAt(2 * k) - Text.OFFSET_ZERO) * Text.OFFSET_BASE + offsets.charCodeAt(2 * k + 1) - Text.OFFSET_ZERO;
       // (k takes the run: one local less while a run is read)
@@ -194,7 +196,7 @@ export function writeReport(): number | string {
   // that fits (the size grows with it), between fits and tooBig.
   for (;;) {
     dropped = 0;
-    doc = smallMap[names ? 3 : 2] + (run ? run(Run.HEADER) : Short.HEADER) + uint(reportId) + (run ? run(Run.METRICS) : Short.METRICS) + smallMap[sections];
+    doc = smallMap[names ? 3 : 2] + (run ? run(Run.HEADER) : long ? Long.HEADER : Short.HEADER) + uint(reportId) + (run ? run(Run.METRICS) : long ? Long.METRICS : Short.METRICS) + smallMap[sections];
     // declared here, once the report id is written (its 8-byte head is where the call needs the most): the
     // interpreter makes a local when its `var` runs, not when the call starts
     var next = "", // what goes before the next section: nothing before the first
@@ -209,13 +211,13 @@ export function writeReport(): number | string {
       base;
     if (flags & Flag.NET_STATS) {
       doc +=
-        (run ? run(Run.BYTES_IN) : Short.BYTES_IN) +
+        (run ? run(Run.BYTES_IN) : long ? Long.BYTES_IN : Short.BYTES_IN) +
         uint(NS[0]) +
-        (run ? run(Run.BYTES_OUT) : Short.BYTES_OUT) +
+        (run ? run(Run.BYTES_OUT) : long ? Long.BYTES_OUT : Short.BYTES_OUT) +
         uint(NS[1]) +
-        (run ? run(Run.PACKETS_IN) : Short.PACKETS_IN) +
+        (run ? run(Run.PACKETS_IN) : long ? Long.PACKETS_IN : Short.PACKETS_IN) +
         uint(NS[2]) +
-        (run ? run(Run.PACKETS_OUT) : Short.PACKETS_OUT) +
+        (run ? run(Run.PACKETS_OUT) : long ? Long.PACKETS_OUT : Short.PACKETS_OUT) +
         uint(NS[3]) +
         (json ? "}" : "");
       next = json ? "," : "";
@@ -239,21 +241,23 @@ export function writeReport(): number | string {
               list +=
                 (listed++ && json ? "," : "") +
                 (flags & Flag.TCP_LOCAL && ports & 65535
-                  ? (run ? run(Run.CONNECTION_LOCAL) : Short.CONNECTION_LOCAL) + uint(ports & 65535) + (run ? run(Run.REMOTE_ADDR) : Short.REMOTE_ADDR)
+                  ? (run ? run(Run.CONNECTION_LOCAL) : long ? Long.CONNECTION_LOCAL : Short.CONNECTION_LOCAL) + uint(ports & 65535) + (run ? run(Run.REMOTE_ADDR) : long ? Long.REMOTE_ADDR : Short.REMOTE_ADDR)
                   : run
                     ? run(Run.CONNECTION)
-                    : Short.CONNECTION) +
+                    : long
+                      ? Long.CONNECTION
+                      : Short.CONNECTION) +
                 (json ? '"' + address + '"}' : String.fromCharCode(Major.TEXT + address.length) + address);
             }
           }
       count = flags & Flag.TCP_TOTAL && flags & Flag.TCP_REMOTE; // (counted above; now: whether the map has both keys)
       doc +=
         next +
-        (run ? run(Run.TCP) : Short.TCP) +
+        (run ? run(Run.TCP) : long ? Long.TCP : Short.TCP) +
         smallMap[count ? 2 : 1] +
-        (flags & Flag.TCP_TOTAL ? (run ? run(Run.TOTAL) : Short.TOTAL) + uint(S[At.EST]) + (count && json ? "," : "") : "");
+        (flags & Flag.TCP_TOTAL ? (run ? run(Run.TOTAL) : long ? Long.TOTAL : Short.TOTAL) + uint(S[At.EST]) + (count && json ? "," : "") : "");
       if (flags & Flag.TCP_REMOTE) {
-        doc += (run ? run(Run.CONNECTIONS) : Short.CONNECTIONS) + (json ? "[" : uint(listed, Major.ARRAY));
+        doc += (run ? run(Run.CONNECTIONS) : long ? Long.CONNECTIONS : Short.CONNECTIONS) + (json ? "[" : uint(listed, Major.ARRAY));
         doc += list;
         if (json) doc += "]";
       }
@@ -264,22 +268,22 @@ export function writeReport(): number | string {
     // flags of the UDP table are those of the TCP one, shifted
     for (base = At.TP, count = flags; base; base = base < At.UP ? At.UP : 0, count = flags >> 2) {
       if (!(count & (Flag.TCP_PORTS_TOTAL | Flag.TCP_PORTS))) continue;
-      total = count & Flag.TCP_PORTS_TOTAL ? (run ? run(Run.TOTAL) : Short.TOTAL) + uint(S[base]) : "";
+      total = count & Flag.TCP_PORTS_TOTAL ? (run ? run(Run.TOTAL) : long ? Long.TOTAL : Short.TOTAL) + uint(S[base]) : "";
       list = "";
       listed = 0;
       if (count & Flag.TCP_PORTS) {
         if (S[base])
           for (slot = base + 1; slot <= base + Ports.TABLE; slot++)
-            if (S[slot]) listed < perList ? (list += (listed++ && json ? "," : "") + (run ? run(Run.PORT) : Short.PORT) + uint(S[slot]) + (json ? "}" : "")) : dropped++;
+            if (S[slot]) listed < perList ? (list += (listed++ && json ? "," : "") + (run ? run(Run.PORT) : long ? Long.PORT : Short.PORT) + uint(S[slot]) + (json ? "}" : "")) : dropped++;
         // (a copy of the entries: a table holds 8 ports at most)
-        list = (run ? run(Run.PORTS) : Short.PORTS) + (json ? "[" + list + "]" : uint(listed, Major.ARRAY) + list);
+        list = (run ? run(Run.PORTS) : long ? Long.PORTS : Short.PORTS) + (json ? "[" + list + "]" : uint(listed, Major.ARRAY) + list);
       }
       doc +=
         next +
-        (run ? run(base < At.UP ? Run.TCP_PORTS : Run.UDP_PORTS) : base < At.UP ? Short.TCP_PORTS : Short.UDP_PORTS) +
+        (run ? run(base < At.UP ? Run.TCP_PORTS : Run.UDP_PORTS) : base < At.UP ? (long ? Long.TCP_PORTS : Short.TCP_PORTS) : long ? Long.UDP_PORTS : Short.UDP_PORTS) +
         smallMap[total && list ? 2 : 1] +
         // canonical order (the shorter key first, then bytewise), as tools/runs.ts found it for the tag style
-        ((arguments[2] ? TotalFirst.LONG : TotalFirst.SHORT) ? total + (total && list && json ? "," : "") + list : list + (total && list && json ? "," : "") + total) +
+        ((long ? TotalFirst.LONG : TotalFirst.SHORT) ? total + (total && list && json ? "," : "") + list : list + (total && list && json ? "," : "") + total) +
         (json ? "}" : "");
       next = json ? "," : "";
     }
