@@ -11,18 +11,22 @@
 //                         report written, the agent's per-report code alive), when the client's publish returns (the
 //                         packet held until its PUBACK), in the publish's callback, and in the event callback
 //   600 free              the scenario again with memory filled by typed arrays before the first require until only
-//                         600 JsVars are free: its reports must be accepted, with no memory error
+//                         600 JsVars are free: its reports must be accepted, with no memory error (without the
+//                         sampling wrapper around the client's publish, whose call frame is the bench's)
 //   least free            the same with less, by bisection: the least free memory its reports go through in, which
 //                         is the true peak (a sample cannot see inside a call, such as the report's writing)
 //   other styles          between reports, during a report (over 10 reports) and the least free memory again, in
 //                         each of CBOR with long tags, JSON with short tags and JSON with long tags
+//   for context           (no target) require of a module holding only the API's nine functions, and the scenario
+//                         without the agent: that module, the client connected with the agent's two response
+//                         subscriptions, the second connection raw: what no agent with this API and client avoids
 // Exits non-zero when a target is missed while ESPRUINO is set. AGENT_BENCH_REPORTS (default 1000) and
 // AGENT_BENCH_PERIOD (seconds, default 1) shorten a run.
 import { readFileSync } from 'node:fs';
 import { createServer as createNetServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { startService } from '../service/service.ts';
-import { espruino, scratch, storageWriteBundle, runScript } from '../test/helpers/espruino.ts';
+import { espruino, scratch, storageWrite, storageWriteBundle, runScript } from '../test/helpers/espruino.ts';
 
 const build = join(import.meta.dirname, '..', 'build');
 const PERIOD = Number(process.env.AGENT_BENCH_PERIOD || 1);
@@ -109,8 +113,50 @@ function begin() {
   net = d.track(require("net"));
   other = net.connect({ host: "127.0.0.1", port: ${echoPort} }, onOther);
   c = tm.create("127.0.0.1", { port: ${mqttPort}, client_id: "bench", keep_alive: 60, transport: net });
-  pub = c.publish;
-  c.publish = measuredPublish;
+  // the sampling wrapper only where the peak is sampled: in a run with memory filled its call frame, on the
+  // report's path, would count against the free memory as if it were the agent's
+  if (!${fill}) {
+    pub = c.publish;
+    c.publish = measuredPublish;
+  }
+  c.on("error", onError);
+  c.on("connected", onConnected);
+  c.connect();
+}
+setTimeout(begin, 100);
+`;
+}
+
+/** The API's nine functions with a one-line body each, as a Storage module: what require("defender") costs at the
+ * least, whatever the agent does behind them. */
+const API_ONLY = ['start', 'stop', 'setPeriod', 'getPeriod', 'setMetrics', 'report', 'strerror', 'track', 'writeReport']
+  .map((name, i) => `exports.${name}=function(){return arguments[0]+${i}};`)
+  .join('');
+
+/** The scenario's floor, as an Espruino script: what it holds that is not the agent's and that no agent with this
+ * API over this client avoids, measured as the scenario is: the API-only module required, the tinymqtt client
+ * connected over an untracked net with the agent's two response subscriptions granted, and the second connection,
+ * raw. */
+function floorScenario(mqttPort: number, echoPort: number): string {
+  const topic = '$aws/things/bench/defender/metrics/cbor';
+  return `
+var m0, api, tm, net, other, c, granted = 0;
+function onOther() {}
+function onError(e) { console.log("ERROR " + e.message); }
+function onGranted(e) { if (e) console.log("ERROR " + e); if (++granted === 2) setTimeout(measure, 500); }
+function onConnected() {
+  c.subscribe("${topic}/accepted", 1, onGranted);
+  c.subscribe("${topic}/rejected", 1, onGranted);
+}
+function measure() { console.log("FLOOR " + (process.memory().usage - m0)); c.disconnect(); other.end(); }
+function begin() {
+  m0 = process.memory().usage;
+  api = require("api");
+  console.log("API " + (process.memory().usage - m0));
+  tm = require("tinymqtt");
+  net = require("net");
+  other = net.connect({ host: "127.0.0.1", port: ${echoPort} }, onOther);
+  c = tm.create("127.0.0.1", { port: ${mqttPort}, client_id: "bench", keep_alive: 60, transport: net });
   c.on("error", onError);
   c.on("connected", onConnected);
   c.connect();
@@ -127,7 +173,20 @@ async function memory(): Promise<void> {
   const echoPort = (echo.address() as any).port;
   try {
     const dir = scratch();
-    await runScript(dir, storageWriteBundle('tinymqtt') + storageWriteBundle('defender') + 'console.log("WRITTEN");\n');
+    await runScript(dir, storageWriteBundle('tinymqtt') + storageWriteBundle('defender') + storageWrite('api', API_ONLY) + 'console.log("WRITTEN");\n');
+
+    // the floor, for context (no target): the between-reports target sits below it
+    const floor = await runScript(dir, floorScenario(svc.port, echoPort), 30000);
+    const apiOnly = Number(/API (\d+)/.exec(floor.out)?.[1]);
+    const held = Number(/FLOOR (\d+)/.exec(floor.out)?.[1]);
+    if (!held || /ERROR|Uncaught|MEMORY/.test(floor.out)) console.log('floor output:\n' + floor.out.slice(0, 3000));
+    rows.push({ what: 'for context: require of a module holding only the API\'s nine functions, one line each', value: `${apiOnly} JsVars`, target: '-', ok: apiOnly > 0 });
+    rows.push({
+      what: 'for context: the scenario without the agent (that module, the client connected with the two response subscriptions, the second connection raw)',
+      value: `${held} JsVars`,
+      target: '-',
+      ok: held > 0,
+    });
 
     const run = await runScript(dir, scenario(svc.port, echoPort, REPORTS), (REPORTS * PERIOD + 60) * 1000);
     const req = Number(/REQUIRE (\d+)/.exec(run.out)?.[1]);
